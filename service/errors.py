@@ -1,0 +1,107 @@
+"""OpenAI-shaped errors: ``{"error": {"message", "type", "param", "code"}}`` with the right status code.
+
+Raise ``APIError`` anywhere in a request; ``install_error_handlers(app)`` turns it, FastAPI's validation
+errors
+(``param`` names the offending field, e.g. ``messages.0.role``), HTTP errors and unexpected exceptions into
+that
+shape, so clients (the ``openai`` SDK) raise the matching ``openai.*Error``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("imprint.service")
+
+# status → (OpenAI error type, default code)
+ERROR_TYPES: dict[int, tuple[str, str]] = {
+    400: ("invalid_request_error", "invalid_request"),
+    401: ("authentication_error", "invalid_api_key"),
+    403: ("permission_error", "forbidden"),
+    404: ("not_found_error", "not_found"),
+    405: ("invalid_request_error", "method_not_allowed"),
+    413: ("invalid_request_error", "request_too_large"),
+    422: ("invalid_request_error", "invalid_value"),
+    429: ("rate_limit_error", "too_many_requests"),
+    500: ("server_error", "internal_error"),
+    502: ("server_error", "engine_error"),
+    503: ("server_error", "unavailable"),
+    504: ("server_error", "timeout"),
+}
+
+
+class APIError(Exception):
+    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+def error_body(status: int, message: str, *, param: str | None = None, code: str | None = None) -> dict:
+    etype, default_code = ERROR_TYPES.get(
+        status, ("server_error" if status >= 500 else "invalid_request_error", "error")
+    )
+    return {"error": {"message": message, "type": etype, "param": param, "code": code or default_code}}
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        error_body(status, message, param=param, code=code), status_code=status, headers=headers
+    )
+
+
+def _param(loc: tuple[Any, ...]) -> str | None:
+    # FastAPI prefixes "body"/"query"; OpenAI names the field itself ("messages.0.role").
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
+
+def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    errors = exc.errors()
+    if not errors:
+        return "invalid request", None
+    first = errors[0]
+    param = _param(tuple(first.get("loc", ())))
+    if first.get("type") == "json_invalid":
+        return "request body is not valid JSON: " + str(first.get("msg")), None
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return (f"{param}: {msg}{more}" if param else msg + more), param
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
+        headers = {"Retry-After": "1"} if exc.status == 429 else None
+        return error_response(exc.status, exc.message, param=exc.param, code=exc.code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        message, param = validation_message(exc)
+        # OpenAI answers malformed bodies with 400, not 422.
+        return error_response(400, message, param=param)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+        return error_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, f"internal error: {type(exc).__name__}")

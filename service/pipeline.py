@@ -1,0 +1,299 @@
+"""One chat request, end to end, without HTTP: resolve the model name → retrieve → route → render the prompt
+with
+the adapter's chat template → generate → cite. Used by the app (``service.app``) and by the eval modes.
+
+Model names (listed by ``GET /v1/models``, routed one first):
+- ``imprint``                  routed (default): the router picks adapter / adapter+context / context /
+abstain;
+- ``imprint-adapter``          the first adapter alone, no retrieval; ``imprint-adapter:<name>`` a given
+adapter;
+- ``imprint-rag``              base model + the top retrieved chunks (classic RAG, no adapter);
+- ``imprint-base``             base model alone (adapters disabled, no retrieval).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.adapters import ServedAdapter
+from service.engines.base import Engine, GenerationRequest, GenerationResult
+from service.errors import APIError
+from service.prompting import ContextSource, abstain_text, cited_ids, with_context
+from service.router import AdapterKnowledge, RouteDecision, RouterConfig, decide
+from service.schema import ChatCompletionRequest, Citation, ImprintInfo, Model
+
+log = logging.getLogger("imprint.service")
+
+MODEL_ROUTED = "imprint"
+MODEL_ADAPTER = "imprint-adapter"
+MODEL_RAG = "imprint-rag"
+MODEL_BASE = "imprint-base"
+
+
+@dataclass
+class Plan:
+    model: str
+    route: str
+    reason: str
+    adapter: ServedAdapter | None
+    forced: bool
+    question: str
+    hits: list[Any] = field(default_factory=list)
+    decision: dict[str, Any] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    prompt_ids: list[int] = field(default_factory=list)
+    retrieved_prompt_tokens: int = 0
+    retrieval_ms: float = 0.0
+
+    @property
+    def abstains(self) -> bool:
+        return self.route == "abstain"
+
+    def info(self, answer: str | None = None) -> ImprintInfo:
+        cited = set(cited_ids(answer, len(self.hits))) if answer else set()
+        return ImprintInfo(
+            route=self.route,
+            reason=self.reason,
+            adapter=self.adapter.name if self.adapter else None,  # type: ignore[arg-type]
+            forced=self.forced,
+            citations=[citation(i, h, i in cited) for i, h in enumerate(self.hits, 1)],
+            decision=self.decision,
+            retrieved_prompt_tokens=self.retrieved_prompt_tokens,
+            retrieval_ms=round(self.retrieval_ms, 2),
+        )
+
+
+def citation(i: int, hit: Any, cited: bool) -> Citation:
+    start, end = getattr(hit, "start_char", None), getattr(hit, "end_char", None)
+    return Citation(
+        id=i,
+        doc_id=str(getattr(hit, "doc_id", "")),
+        source=str(getattr(hit, "source", "")),
+        title=getattr(hit, "title", None),
+        heading=getattr(hit, "heading", None),
+        score=float(hit.score),
+        dense_similarity=hit.dense_similarity,
+        bm25_score=hit.bm25_score,
+        span=(start, end) if start is not None and end is not None else None,
+        modified=getattr(hit, "modified", None),
+        cited=cited,
+    )
+
+
+def sources(hits: Sequence[Any]) -> list[ContextSource]:
+    return [ContextSource(h.text, getattr(h, "title", None), getattr(h, "heading", None)) for h in hits]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        engine: Engine,
+        tokenizer: Any,
+        adapters: Sequence[ServedAdapter],
+        *,
+        kb: Any = None,
+        router: RouterConfig | None = None,
+        retrieval_k: int = 5,
+        default_max_tokens: int = 256,
+        base_chat_template: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.tokenizer = tokenizer
+        self.adapters = {a.name: a for a in adapters}
+        self.kb = kb
+        self.router = router or RouterConfig()
+        self.retrieval_k = retrieval_k
+        self.default_max_tokens = default_max_tokens
+        template = base_chat_template or (adapters[0].chat_template if adapters else tokenizer.chat_template)
+        if not isinstance(template, str) or not template:
+            raise ValueError("no chat template for the base model: serve at least one adapter")
+        self.base_chat_template = template
+
+    # ── model names ──
+    def models(self) -> list[Model]:
+        first = next(iter(self.adapters), None)
+        out = [
+            Model(
+                id=MODEL_ROUTED,
+                description="routed (default): retrieval + adapter, cites sources, "
+                "abstains when neither knows",
+            )
+        ]
+        if first:
+            out.append(Model(id=MODEL_ADAPTER, description=f"adapter {first!r} alone, no retrieval"))
+        if self.kb is not None:
+            out.append(Model(id=MODEL_RAG, description="base model + top retrieved chunks, no adapter"))
+        out.append(Model(id=MODEL_BASE, description="base model alone, no adapter, no retrieval"))
+        out += [
+            Model(id=a.model_id, description=f"adapter {a.name} alone (trained {a.created_at})")
+            for a in self.adapters.values()
+        ]
+        return out
+
+    def add_adapter(self, adapter: ServedAdapter) -> None:
+        self.adapters[adapter.name] = adapter
+
+    def _adapter(self, name: str | None) -> ServedAdapter:
+        if not self.adapters:
+            raise APIError(
+                404,
+                "no adapter is being served: start `imprint serve --adapter DIR`",
+                param="model",
+                code="model_not_found",
+            )
+        if name is None:
+            return next(iter(self.adapters.values()))
+        if name not in self.adapters:
+            raise APIError(
+                404,
+                f"adapter {name!r} is not served; served: {sorted(self.adapters)}",
+                param="model",
+                code="model_not_found",
+            )
+        return self.adapters[name]
+
+    # ── planning ──
+    async def retrieve(self, question: str) -> tuple[list[Any], float]:
+        if self.kb is None:
+            return [], 0.0
+        t0 = time.perf_counter()
+        try:
+            hits = await asyncio.to_thread(self.kb.search, question, k=self.retrieval_k)
+        except Exception as exc:  # a broken index must not take answers from the adapter down
+            log.exception("retrieval failed; routing without documents")
+            raise RetrievalFailed(str(exc)) from exc
+        return list(hits), (time.perf_counter() - t0) * 1000
+
+    async def plan(self, req: ChatCompletionRequest) -> Plan:
+        name = req.model
+        question = req.question()
+        if name == MODEL_BASE:
+            plan = Plan(name, "base", "forced by model name", None, True, question)
+        elif name == MODEL_ADAPTER or name.startswith(MODEL_ADAPTER + ":"):
+            adapter = self._adapter(name.split(":", 1)[1] if ":" in name else None)
+            plan = Plan(name, "adapter", "forced by model name", adapter, True, question)
+        elif name == MODEL_RAG:
+            if self.kb is None:
+                raise APIError(
+                    400,
+                    "model 'imprint-rag' needs a knowledge base: start `imprint serve --kb NAME`",
+                    param="model",
+                    code="model_not_found",
+                )
+            hits, ms = await self._retrieve_or_none(question)
+            plan = Plan(
+                name,
+                "rag",
+                "forced by model name",
+                None,
+                True,
+                question,
+                hits[: self.router.max_context_hits],
+                retrieval_ms=ms,
+            )
+        elif name == MODEL_ROUTED:
+            plan = await self._routed(question)
+        else:
+            raise APIError(
+                404,
+                f"model {name!r} does not exist; use one of {[m.id for m in self.models()]} (GET /v1/models)",
+                param="model",
+                code="model_not_found",
+            )
+        if not plan.abstains:
+            # "developer" is OpenAI's newer name for "system"; chat templates only know the latter.
+            self._render(
+                plan,
+                [
+                    {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+                    for m in req.messages
+                ],
+            )
+        log.info(
+            "route=%s model=%s adapter=%s hits=%d reason=%s",
+            plan.route,
+            name,
+            plan.adapter.name if plan.adapter else None,
+            len(plan.hits),
+            plan.reason,
+        )
+        return plan
+
+    async def _retrieve_or_none(self, question: str) -> tuple[list[Any], float]:
+        try:
+            return await self.retrieve(question)
+        except RetrievalFailed:
+            return [], 0.0
+
+    async def _routed(self, question: str) -> Plan:
+        adapter = next(iter(self.adapters.values()), None)
+        try:
+            hits, ms = await self.retrieve(question)
+            failed = None
+        except RetrievalFailed as exc:
+            hits, ms, failed = [], 0.0, str(exc)
+        knowledge = AdapterKnowledge(adapter.name, adapter.knowledge, adapter.created_at) if adapter else None
+        d: RouteDecision = decide(question, hits, knowledge, self.router)
+        if failed:
+            d.details["retrieval_error"] = failed
+        use_adapter = adapter if d.route in ("adapter", "adapter+context") else None
+        return Plan(
+            MODEL_ROUTED,
+            d.route,
+            d.reason,
+            use_adapter,
+            False,
+            question,
+            list(d.hits),
+            d.details,
+            retrieval_ms=ms,
+        )
+
+    def _render(self, plan: Plan, messages: list[dict[str, Any]]) -> None:
+        from training.chat import render_chat
+
+        template = plan.adapter.chat_template if plan.adapter else self.base_chat_template
+        if plan.adapter and plan.adapter.system_prompt and not any(m["role"] == "system" for m in messages):
+            messages = [{"role": "system", "content": plan.adapter.system_prompt}, *messages]
+        bos = self.tokenizer.bos_token or ""
+        plain = render_chat(messages, template, add_generation_prompt=True, bos_token=bos)
+        if plan.hits:
+            messages = with_context(messages, sources(plan.hits))
+            prompt = render_chat(messages, template, add_generation_prompt=True, bos_token=bos)
+        else:
+            prompt = plain
+        plan.messages = messages
+        plan.prompt_ids = self.encode(prompt)
+        if plan.hits:
+            plan.retrieved_prompt_tokens = len(plan.prompt_ids) - len(self.encode(plain))
+
+    def encode(self, text: str) -> list[int]:
+        # The template already wrote BOS as text; adding special tokens again would double it.
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def generation_request(self, plan: Plan, req: ChatCompletionRequest) -> GenerationRequest:
+        return GenerationRequest(
+            prompt_ids=plan.prompt_ids,
+            adapter=plan.adapter.name if plan.adapter else None,
+            max_tokens=req.token_limit(self.default_max_tokens),
+            temperature=req.temperature if req.temperature is not None else 0.0,
+            top_p=req.top_p if req.top_p is not None else 1.0,
+            stop=tuple(req.stop_list()),
+            seed=req.seed,
+        )
+
+    async def complete(self, req: ChatCompletionRequest) -> tuple[Plan, GenerationResult]:
+        """Plan + generate (or abstain) — the non-streaming path, also used by the eval modes."""
+        plan = await self.plan(req)
+        if plan.abstains:
+            return plan, GenerationResult(abstain_text(plan.question), 0, 0, "stop")
+        return plan, await self.engine.generate(self.generation_request(plan, req))
+
+
+class RetrievalFailed(Exception):
+    pass

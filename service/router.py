@@ -1,0 +1,331 @@
+"""Routing decisions — PURE: no model, no index, no I/O; every decision comes with a human-readable reason.
+
+Per request the app retrieves hits, then calls ``decide(question, hits, adapter)``:
+
+- relevant hits (dense cosine ≥ ``dense_threshold`` or ≥ ``lexical_threshold`` of the question's content words
+  in the chunk) → answer WITH the context ("adapter+context", or "context" with no adapter). Fresh beats
+  stale:
+  if the adapter also knows the question, the context still wins when a relevant document was modified after
+  the adapter was trained (or its time is unknown);
+- the adapter knows the question (word overlap with its training questions ≥ ``knowledge_threshold``) and no
+  relevant document is newer than the adapter → "adapter", WITHOUT context (a small adapter answers
+  questions it
+  memorised better without context — see the calibration notes);
+- neither → "abstain" with a fixed "I don't know" in the user's language.
+
+    from service.router import decide, AdapterKnowledge
+    decide("老大是谁?", [], AdapterKnowledge(name="family", questions=["老大是谁?"])).route  # "adapter"
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, Literal, Protocol
+
+Route = Literal["adapter", "adapter+context", "context", "abstain"]
+
+# Small closed-class word lists: question words and particles carry no topic, so they must not make two
+# different questions ("老大是谁" / "老二是谁") look alike.
+STOPWORDS = frozenset(
+    [
+        "的",
+        "了",
+        "是",
+        "吗",
+        "呢",
+        "吧",
+        "啊",
+        "呀",
+        "么",
+        "什么",
+        "谁",
+        "哪",
+        "哪个",
+        "哪些",
+        "哪里",
+        "几",
+        "多少",
+        "怎么",
+        "怎样",
+        "如何",
+        "为什么",
+        "请问",
+        "请",
+        "告诉",
+        "我",
+        "你",
+        "他",
+        "她",
+        "它",
+        "我们",
+        "你们",
+        "他们",
+        "这",
+        "那",
+        "这个",
+        "那个",
+        "在",
+        "有",
+        "和",
+        "与",
+        "及",
+        "或",
+        "就",
+        "都",
+        "也",
+        "还",
+        "要",
+        "会",
+        "能",
+        "可以",
+        "一个",
+        "一下",
+        "现在",
+        "目前",
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "am",
+        "do",
+        "does",
+        "did",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "from",
+        "by",
+        "with",
+        "about",
+        "and",
+        "or",
+        "not",
+        "no",
+        "what",
+        "who",
+        "whom",
+        "whose",
+        "which",
+        "when",
+        "where",
+        "why",
+        "how",
+        "much",
+        "many",
+        "please",
+        "tell",
+        "me",
+        "you",
+        "your",
+        "i",
+        "my",
+        "we",
+        "our",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "there",
+        "their",
+        "they",
+        "them",
+        "he",
+        "she",
+        "his",
+        "her",
+    ]
+)
+_PUNCT = re.compile(r"^[\W_]+$", re.UNICODE)
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]")
+
+
+class HitLike(Protocol):
+    """What the router reads from ``indexing.kb.Hit``."""
+
+    text: str
+    score: float
+    dense_similarity: float | None
+    bm25_score: float | None
+    modified: str | None
+
+
+@dataclass(frozen=True)
+class AdapterKnowledge:
+    name: str
+    questions: Sequence[str] = ()
+    created_at: str | None = None  # ISO UTC time the adapter was trained
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    dense_threshold: float = 0.80
+    lexical_threshold: float = 0.6
+    knowledge_threshold: float = 0.6
+    max_context_hits: int = 3
+
+
+@dataclass
+class RouteDecision:
+    route: Route
+    reason: str
+    hits: list[Any] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def _jieba() -> Any:
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased word tokens (jieba for Chinese, which also splits Latin words), punctuation dropped."""
+    return [t.lower() for t in _jieba().lcut(text) if t.strip() and not _PUNCT.match(t)]
+
+
+def content_tokens(text: str) -> list[str]:
+    """Tokens without stopwords; falls back to all tokens when a question is nothing but stopwords."""
+    toks = tokens(text)
+    content = [t for t in toks if t not in STOPWORDS]
+    return content or toks
+
+
+def lexical_coverage(question: str, text: str) -> float:
+    """Share of the question's content words that occur in ``text`` (substring match: Chinese has no
+    spaces)."""
+    words = set(content_tokens(question))
+    if not words:
+        return 0.0
+    low = text.lower()
+    return sum(1 for w in words if w in low) / len(words)
+
+
+def question_similarity(a: str, b: str) -> float:
+    """Dice coefficient of the two questions' content-word sets (1.0 = same content words)."""
+    sa, sb = set(content_tokens(a)), set(content_tokens(b))
+    if not sa or not sb:
+        return 0.0
+    return 2 * len(sa & sb) / (len(sa) + len(sb))
+
+
+def knowledge_match(question: str, known: Sequence[str]) -> tuple[float, str | None]:
+    best, best_q = 0.0, None
+    for k in known:
+        s = question_similarity(question, k)
+        if s > best:
+            best, best_q = s, k
+    return best, best_q
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def is_newer(doc_modified: str | None, adapter_created: str | None) -> bool:
+    """Whether a document may hold facts the adapter never saw. Unknown times count as newer: documents
+    win."""
+    doc, adapter = _parse_time(doc_modified), _parse_time(adapter_created)
+    if doc is None or adapter is None:
+        return True
+    return doc > adapter
+
+
+def hit_relevance(question: str, hit: HitLike, cfg: RouterConfig) -> tuple[bool, str]:
+    dense = hit.dense_similarity
+    if dense is not None and dense >= cfg.dense_threshold:
+        return True, f"dense {dense:.2f} ≥ {cfg.dense_threshold:.2f}"
+    cover = lexical_coverage(question, hit.text)
+    if cover >= cfg.lexical_threshold:
+        return True, f"words {cover:.0%} ≥ {cfg.lexical_threshold:.0%}"
+    dense_txt = f"dense {dense:.2f}" if dense is not None else "no dense score"
+    return False, f"{dense_txt}, words {cover:.0%}"
+
+
+def decide(
+    question: str, hits: Sequence[HitLike], adapter: AdapterKnowledge | None, cfg: RouterConfig | None = None
+) -> RouteDecision:
+    cfg = cfg or RouterConfig()
+    judged = [(h, *hit_relevance(question, h, cfg)) for h in hits]
+    relevant = [h for h, ok, _ in judged if ok][: cfg.max_context_hits]
+    know_score, know_q = knowledge_match(question, adapter.questions) if adapter else (0.0, None)
+    knows = adapter is not None and know_score >= cfg.knowledge_threshold
+    newer = [h for h in relevant if is_newer(h.modified, adapter.created_at if adapter else None)]
+    details: dict[str, Any] = {
+        "hits": [{"relevant": ok, "why": why} for _, ok, why in judged],
+        "relevant_hits": len(relevant),
+        "newer_than_adapter": len(newer),
+        "knowledge_similarity": round(know_score, 3),
+        "knowledge_question": know_q,
+        "thresholds": {
+            "dense": cfg.dense_threshold,
+            "lexical": cfg.lexical_threshold,
+            "knowledge": cfg.knowledge_threshold,
+        },
+    }
+    with_ctx: Route = "adapter+context" if adapter else "context"
+    if knows and relevant and not newer:
+        return RouteDecision(
+            "adapter",
+            f"adapter knows it ({know_score:.2f} ~ {know_q!r}); the "
+            f"{len(relevant)} relevant document(s) predate its training",
+            [],
+            details,
+        )
+    if knows and newer:
+        return RouteDecision(
+            with_ctx,
+            f"adapter knows it ({know_score:.2f}) but {len(newer)} relevant "
+            "document(s) are newer than its training: fresh beats stale",
+            relevant,
+            details,
+        )
+    if relevant:
+        return RouteDecision(
+            with_ctx, f"{len(relevant)} relevant document(s) ({judged[0][2]})", relevant, details
+        )
+    if knows:
+        return RouteDecision(
+            "adapter", f"no relevant documents; adapter knows it ({know_score:.2f} ~ {know_q!r})", [], details
+        )
+    best = f"best hit: {judged[0][2]}" if judged else "no hits"
+    return RouteDecision(
+        "abstain",
+        f"no relevant documents ({best}) and the adapter was not trained on it "
+        f"(similarity {know_score:.2f} < {cfg.knowledge_threshold:.2f})",
+        [],
+        details,
+    )
