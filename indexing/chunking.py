@@ -91,7 +91,10 @@ def _units(text: str, start: int, end: int) -> list[_Unit]:
                 pos += len(lines[j])
                 j += 1
             header_end = table_start + sum(len(row) for row in lines[i : min(i + 2, j)])
-            units.append(_Unit(table_start, pos, (table_start, header_end)))
+            table_end = pos
+            while table_end > table_start and text[table_end - 1] in "\r\n":
+                table_end -= 1
+            units.append(_Unit(table_start, table_end, (table_start, header_end)))
             prose_start = pos
             i = j
             continue

@@ -5,7 +5,7 @@
 
 On disk, ``$IMPRINT_HOME/kb/NAME/`` holds:
 - ``kb.json``      manifest: embedder + dim, remembered paths, chunking, Chroma location, times, counts;
-- ``docstore.json`` llama-index docstore (per-document hashes) — the commit record of what Chroma holds;
+- ``docstore.json`` llama-index docstore (documents + their hashes) — the commit record of what Chroma holds;
 - ``chunks.pkl``   every chunk's text, metadata and BM25 tokens (the BM25 index is rebuilt from it in ms);
 - ``chroma/``      the embedded Chroma database (unless the KB lives on a Chroma server, ``chroma_url``);
 - ``.lock``        writers hold an fcntl lock; ``.dirty`` exists while a run is changing things.
@@ -353,6 +353,9 @@ class KnowledgeBase:
             )
         with self._writer_lock(lock_timeout):
             docs = read_paths([Path(p) for p in roots])
+            if roots != self.manifest["paths"]:  # remembered first, so a re-run after a crash knows them
+                self.manifest["paths"] = roots
+                self._save_manifest()
             dirty = self.root / ".dirty"
             if rebuild:
                 dirty.touch()
@@ -425,7 +428,7 @@ class KnowledgeBase:
             task = bar.add_task(f"indexing {self.name}", total=len(todo))
             for i in range(0, len(todo), BATCH_DOCS):
                 batch = todo[i : i + BATCH_DOCS]
-                nodes = pipeline.run(documents=batch, store_doc_text=False)
+                nodes = pipeline.run(documents=batch)
                 for doc in batch:
                     self._drop_doc_chunks(doc.id_)
                 n_chunks: dict[str, int] = {}
