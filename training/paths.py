@@ -1,8 +1,8 @@
 """Where Imprint keeps its data, shared by every package.
 
 - ``$IMPRINT_HOME`` (default ``./.imprint``): knowledge bases (``kb/``), adapters, jobs, reports.
-- ``$IMPRINT_CACHE`` (default ``~/.cache/imprint``): converted base models, reused across runs and clones so the
-  GGUF → safetensors conversion happens once per machine.
+- ``$IMPRINT_CACHE`` (default ``~/.cache/imprint``): converted base models, reused across runs and clones so
+  the GGUF → safetensors conversion happens once per machine.
 """
 
 from __future__ import annotations

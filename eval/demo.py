@@ -1,0 +1,143 @@
+"""`imprint demo` / `make demo`: the seed's story on the embedded default model, start to finish.
+
+    imprint demo                      # check data → eval base → train → eval adapter → before/after table
+    python -m eval.demo
+
+Each step is a function taking the shared ``DemoState``; ``DEMO_STEPS`` lists them in order so later parts
+(indexing the knowledge, serving) can be appended without touching the earlier ones.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+EXAMPLES = Path(__file__).resolve().parent / "examples" / "family"
+
+
+@dataclass
+class DemoConfig:
+    training_file: Path = EXAMPLES / "train.jsonl"
+    questions: Path = EXAMPLES / "questions.jsonl"
+    base_model: str | None = None  # default: the embedded gemma3-270m
+    augment: int = 0
+    output: Path | str | None = None  # default: $IMPRINT_HOME/adapters/family
+    report_dir: Path | None = None  # default: $IMPRINT_HOME/reports/demo
+
+
+@dataclass
+class DemoState:
+    cfg: DemoConfig
+    report_dir: Path
+    adapter: Path | None = None
+    results: list[Any] = field(default_factory=list)  # eval.run.Result, every mode
+    timings: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # for steps appended later
+
+
+def _banner(text: str) -> None:
+    from rich.console import Console
+
+    Console().rule(f"[bold]{text}")
+
+
+def step_check_data(state: DemoState) -> None:
+    from training.data import DataError, check
+
+    _banner("1. check the training data")
+    report = check(state.cfg.training_file, base_model=state.cfg.base_model, preview=2)
+    if not report.ok:
+        raise DataError(report)
+
+
+def _eval(state: DemoState, modes: list[str]) -> None:
+    from eval.modes import ModeContext
+    from eval.run import EvalConfig, answer_all, load_questions
+
+    cfg = EvalConfig.build(
+        questions=state.cfg.questions, adapter=state.adapter, modes=modes, base_model=state.cfg.base_model
+    )
+    ctx = ModeContext(adapter=state.adapter, base_model=state.cfg.base_model)
+    state.results.extend(answer_all(cfg, load_questions(state.cfg.questions), ctx=ctx))
+
+
+def step_eval_base(state: DemoState) -> None:
+    _banner("2. evaluate the base model (before)")
+    _eval(state, ["base"])
+
+
+def step_train(state: DemoState) -> None:
+    from training.paths import imprint_home
+    from training.train import TrainConfig, train
+
+    _banner("3. fine-tune a LoRA adapter (auto hyperparameters)")
+    output = Path(state.cfg.output) if state.cfg.output else imprint_home() / "adapters" / "family"
+    cfg = TrainConfig.build(
+        training_file=state.cfg.training_file,
+        base_model=state.cfg.base_model,
+        output=output,
+        suffix="family",
+        augment=state.cfg.augment,
+    )
+    state.adapter = train(cfg)
+
+
+def step_eval_adapter(state: DemoState) -> None:
+    _banner("4. evaluate the adapter (after)")
+    _eval(state, ["ft"])
+
+
+def step_report(state: DemoState) -> None:
+    from eval.run import EvalConfig, build_report, plot_summary, print_tables, write_json
+
+    _banner("5. before / after")
+    cfg = EvalConfig.build(
+        questions=state.cfg.questions,
+        adapter=state.adapter,
+        modes=["base", "ft"],
+        base_model=state.cfg.base_model,
+    )
+    report = build_report(cfg, state.results)
+    report["timings_s"] = state.timings
+    print_tables(state.results, report["summary"])
+    state.report_dir.mkdir(parents=True, exist_ok=True)
+    plot = state.report_dir / "before_after.png"
+    plot_summary(report["summary"], plot, title="family questions: base vs fine-tuned")
+    report["plot"] = str(plot)
+    write_json(state.report_dir / "report.json", report)
+    state.extra["report"] = report
+    print(f"adapter:        {state.adapter}")
+    print(f"training curve: {state.adapter / 'loss.png' if state.adapter else '-'}")
+    print(f"before/after:   {plot}")
+    print(f"report (JSON):  {state.report_dir / 'report.json'}")
+
+
+DEMO_STEPS: list[Callable[[DemoState], None]] = [
+    step_check_data,
+    step_eval_base,
+    step_train,
+    step_eval_adapter,
+    step_report,
+]
+
+
+def run_demo(cfg: DemoConfig | None = None) -> DemoState:
+    """Run every step in ``DEMO_STEPS`` in order, timing each; returns the final state."""
+    from training.paths import imprint_home
+
+    cfg = cfg or DemoConfig()
+    state = DemoState(cfg=cfg, report_dir=cfg.report_dir or imprint_home() / "reports" / "demo")
+    for step in DEMO_STEPS:
+        started = time.monotonic()
+        step(state)
+        state.timings[step.__name__.removeprefix("step_")] = round(time.monotonic() - started, 1)
+    print("timings (s): " + ", ".join(f"{k} {v}" for k, v in state.timings.items()), file=sys.stderr)
+    return state
+
+
+if __name__ == "__main__":
+    run_demo()

@@ -1,0 +1,78 @@
+"""Session fixtures shared by every test package.
+
+- ``IMPRINT_HOME`` points at a per-session temp folder (tests never write into ./.imprint); the model cache
+  (``IMPRINT_CACHE``) is left alone so the GGUF is converted once per machine, not once per run.
+- ``tiny_phi3_base`` / ``tiny_phi3_adapter``: a random tiny Phi-3 and a real ``train()`` on it (seconds).
+- ``family_adapter``: gemma3-270m fine-tuned on the family data, trained ONCE per session and shared.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+REPO = Path(__file__).resolve().parent.parent
+FAMILY_TRAIN = REPO / "eval" / "examples" / "family" / "train.jsonl"
+FAMILY_QUESTIONS = REPO / "eval" / "examples" / "family" / "questions.jsonl"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def imprint_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("imprint-home")
+    old = os.environ.get("IMPRINT_HOME")
+    os.environ["IMPRINT_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("IMPRINT_HOME", None)
+    else:
+        os.environ["IMPRINT_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def family_train_file() -> Path:
+    return FAMILY_TRAIN
+
+
+@pytest.fixture(scope="session")
+def family_questions_file() -> Path:
+    return FAMILY_QUESTIONS
+
+
+@pytest.fixture(scope="session")
+def tiny_phi3_base():
+    from training.models import resolve_base_model
+
+    return resolve_base_model("tiny-phi3")
+
+
+@pytest.fixture(scope="session")
+def tiny_phi3_adapter(tiny_phi3_base, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from training.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("tiny-adapter") / "tiny-family"
+    cfg = TrainConfig.build(
+        training_file=FAMILY_TRAIN,
+        base_model="tiny-phi3",
+        output=out,
+        n_epochs=3,
+        suffix="tiny-family",
+        progress=False,
+    )
+    return train(cfg)
+
+
+@pytest.fixture(scope="session")
+def family_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """gemma3-270m on the family data with the auto hyperparameters (about 2–3 min on 2 cores)."""
+    from training.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("family-adapter") / "family"
+    return train(TrainConfig.build(training_file=FAMILY_TRAIN, output=out, suffix="family", progress=False))
