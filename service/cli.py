@@ -29,6 +29,120 @@ app.add_typer(kb_app, name="kb")
 # ── training (data check, train, adapters, eval) ────────────────────────────────────────────────────────────
 
 
+@data_app.command("check")
+def data_check(
+    file: str = typer.Argument(..., help="chat JSONL training file"),
+    base_model: str = typer.Option(None, "--base-model", help="tokenizer + chat template to check against"),
+    preview: int = typer.Option(3, help="how many examples to render with the chat template"),
+    max_tokens: int = typer.Option(1024, help="token limit per example (the training max_seq_len)"),
+) -> None:
+    """Validate a chat JSONL file (OpenAI rules), show statistics and a rendered preview."""
+    from training.data import check
+
+    report = check(file, base_model=base_model, preview=preview, max_tokens=max_tokens)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command("train")
+def train_cmd(
+    training_file: str = typer.Option(None, "--training-file", help="chat JSONL (see `imprint data check`)"),
+    validation_file: str = typer.Option(None, "--validation-file", help="optional; default: automatic split"),
+    base_model: str = typer.Option(None, "--base-model", help="gemma3-270m, tiny-phi3, HF id, path"),
+    n_epochs: str = typer.Option("auto", "--n-epochs", help="number or auto"),
+    batch_size: str = typer.Option("auto", "--batch-size", help="number or auto"),
+    learning_rate_multiplier: str = typer.Option(
+        "auto", "--learning-rate-multiplier", help="× 2e-4, or auto"
+    ),
+    suffix: str = typer.Option(None, "--suffix", help="adapter name"),
+    output: str = typer.Option(None, "--output", help="adapter folder (default $IMPRINT_HOME/adapters/NAME)"),
+    seed: int = typer.Option(42, "--seed"),
+    augment: int = typer.Option(0, "--augment", help="paraphrased copies per example (rule-based)"),
+    lora_r: int = typer.Option(16, "--lora-r", help="LoRA rank (≤ 64)"),
+    kb: str = typer.Option(None, "--kb", help="knowledge base for retrieval-aware (RAFT) examples"),
+    reading_examples: int = typer.Option(0, "--reading-examples", help="synthetic reading examples to add"),
+    resume: str = typer.Option(None, "--resume", help="job id under $IMPRINT_HOME/jobs, or 'last'"),
+    stop_after_steps: int = typer.Option(None, "--stop-after-steps", help="stop early (resumable)"),
+) -> None:
+    """Fine-tune a LoRA adapter on chat JSONL (auto hyperparameters like OpenAI/Foundry)."""
+    from training.data import DataError
+    from training.train import ConfigError, TrainConfig, TrainingInterrupted, train
+
+    try:
+        if training_file is None and resume is None:
+            raise ConfigError("training_file: missing — pass --training-file FILE (or --resume JOB)")
+        cfg = TrainConfig.build(
+            training_file=training_file or "-", validation_file=validation_file, base_model=base_model,
+            n_epochs=n_epochs, batch_size=batch_size, learning_rate_multiplier=learning_rate_multiplier,
+            suffix=suffix, output=output, seed=seed, augment=augment, lora_r=lora_r, lora_alpha=2 * lora_r,
+            kb=kb, reading_examples=reading_examples, resume=resume, stop_after_steps=stop_after_steps,
+        )
+        path = train(cfg)
+    except (ConfigError, DataError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except TrainingInterrupted as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(3) from None
+    typer.echo(str(path))
+
+
+@adapters_app.command("list")
+def adapters_list(
+    root: str = typer.Option(None, help="folder of adapters (default $IMPRINT_HOME/adapters)"),
+) -> None:
+    """Show every adapter: base model, data hash, hyperparameters, metrics."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from training.adapter import list_adapters
+
+    table = Table(title="adapters")
+    for col in ("name", "base model", "created (UTC)", "epochs×batch@lr", "valid loss", "data", "path"):
+        table.add_column(col)
+    for a in list_adapters(root):
+        hp = a.hyperparameters
+        table.add_row(a.name, a.base_model, a.created_at, f"{hp.get('n_epochs')}×{hp.get('batch_size')}"
+                      f"@{hp.get('learning_rate')}", str(a.metrics.get("valid_loss")), a.data_sha256[:12],
+                      str(a.path))
+    Console().print(table)
+
+
+@app.command("eval")
+def eval_cmd(
+    questions: str = typer.Option(..., "--questions", help="JSONL {question, expected[], kind?, id?}"),
+    adapter: str = typer.Option(None, "--adapter", help="adapter folder (needed for ft/hybrid)"),
+    modes: str = typer.Option("base,ft", "--modes", help="comma-separated: base, ft, rag, hybrid"),
+    kb: str = typer.Option(None, "--kb", help="knowledge base for rag/hybrid"),
+    base_model: str = typer.Option(None, "--base-model", help="default: the adapter's base"),
+    report: str = typer.Option(None, "--report", help="write the JSON report here"),
+    plot: str = typer.Option(None, "--plot", help="bar chart PNG (default next to the report)"),
+    max_new_tokens: int = typer.Option(64, "--max-new-tokens"),
+) -> None:
+    """Compare modes (base vs fine-tuned, …) on the same questions with greedy decoding."""
+    from eval.run import EvalConfig, EvalConfigError, run_eval
+
+    try:
+        mode_list = [m.strip() for m in modes.split(",") if m.strip()]
+        cfg = EvalConfig.build(questions=questions, adapter=adapter, modes=mode_list, kb=kb,
+                               base_model=base_model, report=report, plot=plot, max_new_tokens=max_new_tokens)
+        run_eval(cfg)
+    except EvalConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("demo")
+def demo_cmd(
+    augment: int = typer.Option(0, "--augment", help="paraphrased copies per example"),
+    output: str = typer.Option(None, "--output", help="default $IMPRINT_HOME/adapters/family"),
+) -> None:
+    """The seed's story: check data, eval the base model, fine-tune, eval again, before/after table."""
+    from eval.demo import DemoConfig, run_demo
+
+    run_demo(DemoConfig(augment=augment, output=output))
+
+
+
 # ── indexing (index, search, kb) ─────────────────────────────────────────────────────────────────────────────
 def _indexing_errors() -> tuple[type[Exception], ...]:
     from indexing.commands import ConfigError
