@@ -44,7 +44,8 @@ class Issue:
     def __str__(self) -> str:
         where = f"line {self.line}" if self.line is not None else "file"
         fix = f" — fix: {self.fix}" if self.fix else ""
-        return f"{self.severity}: {where}: {self.field}: {self.message}{fix}"
+        field = "" if self.field in ("", where) else f"{self.field}: "
+        return f"{self.severity}: {where}: {field}{self.message}{fix}"
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,7 @@ def validate_file(
         roles = [m["role"] for m in messages]
         if all(r == "system" for r in roles):
             report.knowledge.append((lineno, "\n\n".join(m["content"] for m in messages)))
-            issues.append(Issue("info", lineno, "messages", KNOWLEDGE_NOTE))
+            issues.append(Issue("info", lineno, "", KNOWLEDGE_NOTE))
             continue
         if "assistant" not in roles:
             issues.append(
