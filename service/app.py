@@ -27,6 +27,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.adapters import ServedAdapter, read_served_adapter
@@ -100,6 +101,10 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+class LoadAdapterRequest(BaseModel):
+    path: str
 
 
 def build_engine(settings: ServeConfig, adapters: list[ServedAdapter]) -> tuple[Engine, Any]:
@@ -232,6 +237,25 @@ def create_app(
     @app.get("/v1/models", dependencies=[Depends(auth)])
     async def models() -> dict[str, Any]:
         return ModelList(data=pipeline().models()).model_dump()
+
+    @app.post("/v1/adapters", dependencies=[Depends(auth)])
+    async def load_adapter(body: LoadAdapterRequest) -> dict[str, Any]:
+        """Imprint extra: hot-load a (re)trained adapter folder into the running engine, no restart."""
+        p = pipeline()
+        try:
+            adapter = read_served_adapter(body.path)
+        except ValueError as exc:
+            raise APIError(400, str(exc), param="path") from exc
+        p.check_compatible(adapter)
+        try:
+            await p.engine.add_adapter(adapter.name, adapter.path)
+        except EngineError as exc:
+            raise APIError(502, str(exc), param="path") from exc
+        except EngineBusy as exc:
+            raise APIError(429, f"the engine is busy: {exc}") from exc
+        p.add_adapter(adapter)
+        log.info("hot-loaded adapter %s from %s", adapter.name, adapter.path)
+        return {"id": adapter.model_id, "name": adapter.name, "created_at": adapter.created_at}
 
     @app.post("/v1/chat/completions", dependencies=[Depends(auth)], response_model=None)
     async def chat(req: ChatCompletionRequest) -> JSONResponse | StreamingResponse:

@@ -135,7 +135,18 @@ class Pipeline:
         ]
         return out
 
+    def check_compatible(self, adapter: ServedAdapter) -> None:
+        bases = {a.base_model for a in self.adapters.values()}
+        if bases and adapter.base_model not in bases:
+            raise APIError(
+                400,
+                f"adapter {adapter.name!r} was trained on {adapter.base_model!r} but this "
+                f"server runs {sorted(bases)[0]!r}; serve it from a separate instance",
+                param="path",
+            )
+
     def add_adapter(self, adapter: ServedAdapter) -> None:
+        self.check_compatible(adapter)
         self.adapters[adapter.name] = adapter
 
     def _adapter(self, name: str | None) -> ServedAdapter:

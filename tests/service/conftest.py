@@ -1,56 +1,34 @@
 """Service fixtures: the real tiny Phi-3 base (TRAINING's ``tiny_phi3_base``) with two real peft LoRA adapters
-("alpha", "beta"; randomly initialised so each visibly changes the output), an embedded engine over them, and a
+("alpha", "beta"; randomly initialised so each visibly changes the output), an embedded engine over them,
+and a
 real uvicorn server running the app on a free port."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.service.factories import make_adapter
+
 ALPHA_KNOWLEDGE = ["老大是谁?", "老二是谁?", "Who is the eldest?"]
-
-
-def make_adapter(base: Any, out: Path, name: str, *, seed: int, knowledge: list[str],
-                 created_at: str | None = None) -> Path:
-    """A real peft LoRA adapter folder in Imprint's layout (what `imprint train` writes, minus the training)."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from training.adapter import AdapterInfo, write_metadata
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32)
-    cfg = LoraConfig(r=8, lora_alpha=16, target_modules=list(base.target_modules), init_lora_weights=False)
-    peft_model = get_peft_model(model, cfg)
-    with torch.no_grad():  # make the adapter's effect large enough to change greedy output
-        for n, p in peft_model.named_parameters():
-            if "lora_B" in n:
-                p.normal_(0, 0.5)
-    out.mkdir(parents=True, exist_ok=True)
-    peft_model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(base.path).save_pretrained(out)
-    info = AdapterInfo(
-        name=name, base_model=base.path, base_revision=base.revision, chat_template=base.chat_template,
-        system_prompt=None, knowledge=knowledge, knowledge_text="", hyperparameters={"r": 8},
-        data_sha256="0" * 64, metrics={}, imprint_version="test",
-        created_at=created_at or datetime.now(UTC).isoformat(timespec="seconds"),
-    )
-    write_metadata(out, info)
-    return out
 
 
 @pytest.fixture(scope="session")
 def tiny_adapters(tiny_phi3_base: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("service-adapters")
     return {
-        "alpha": make_adapter(tiny_phi3_base, root / "alpha", "alpha", seed=1, knowledge=ALPHA_KNOWLEDGE,
-                              created_at="2026-01-01T00:00:00+00:00"),
+        "alpha": make_adapter(
+            tiny_phi3_base,
+            root / "alpha",
+            "alpha",
+            seed=1,
+            knowledge=ALPHA_KNOWLEDGE,
+            created_at="2026-01-01T00:00:00+00:00",
+        ),
         "beta": make_adapter(tiny_phi3_base, root / "beta", "beta", seed=2, knowledge=["kitty喜欢什么?"]),
     }
 
@@ -77,8 +55,9 @@ def make_engine(tiny_model: tuple[Any, Any], tiny_adapters: dict[str, Path]) -> 
 
 
 @pytest.fixture
-def serve(make_engine: Callable[..., Any], tiny_model: tuple[Any, Any],
-          tiny_adapters: dict[str, Path]) -> Callable[..., AbstractContextManager[str]]:
+def serve(
+    make_engine: Callable[..., Any], tiny_model: tuple[Any, Any], tiny_adapters: dict[str, Path]
+) -> Callable[..., AbstractContextManager[str]]:
     """``with serve(**settings) as url:`` — the real app on uvicorn with the tiny embedded engine."""
     from service.app import create_app
     from service.config import ServeConfig

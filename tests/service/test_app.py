@@ -18,14 +18,21 @@ def client(url: str, key: str = "unused") -> openai.OpenAI:
 
 
 def ask(c: openai.OpenAI, content: str, model: str = "imprint", **kw):
-    return c.chat.completions.create(model=model, messages=[{"role": "user", "content": content}],
-                                     max_tokens=kw.pop("max_tokens", 8), **kw)
+    return c.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": content}], max_tokens=kw.pop("max_tokens", 8), **kw
+    )
 
 
 def test_models_list_routed_first_then_forced_names(serve):
     with serve() as url:
         ids = [m.id for m in client(url).models.list().data]
-    assert ids == ["imprint", "imprint-adapter", "imprint-base", "imprint-adapter:alpha", "imprint-adapter:beta"]
+    assert ids == [
+        "imprint",
+        "imprint-adapter",
+        "imprint-base",
+        "imprint-adapter:alpha",
+        "imprint-adapter:beta",
+    ]
 
 
 def test_plain_chat_usage_and_adapter_switching(serve, tiny_model, tiny_adapters):
@@ -36,8 +43,12 @@ def test_plain_chat_usage_and_adapter_switching(serve, tiny_model, tiny_adapters
         alpha_again = ask(c, "Who is the eldest?", model="imprint-adapter:alpha")
         beta = ask(c, "Who is the eldest?", model="imprint-adapter:beta")
         base = ask(c, "Who is the eldest?", model="imprint-base")
-    prompt = render_chat([{"role": "user", "content": "Who is the eldest?"}], tok.chat_template,
-                         add_generation_prompt=True, bos_token=tok.bos_token)
+    prompt = render_chat(
+        [{"role": "user", "content": "Who is the eldest?"}],
+        tok.chat_template,
+        add_generation_prompt=True,
+        bos_token=tok.bos_token,
+    )
     expected_prompt_tokens = len(tok(prompt, add_special_tokens=False)["input_ids"])
     assert alpha.object == "chat.completion" and alpha.choices[0].message.role == "assistant"
     assert alpha.usage.prompt_tokens == expected_prompt_tokens
@@ -48,7 +59,11 @@ def test_plain_chat_usage_and_adapter_switching(serve, tiny_model, tiny_adapters
     assert alpha.model_extra["imprint"]["adapter"] == "alpha"
     assert alpha.choices[0].message.content == alpha_again.choices[0].message.content  # greedy
     # Three different weights → three different greedy continuations.
-    texts = {alpha.choices[0].message.content, beta.choices[0].message.content, base.choices[0].message.content}
+    texts = {
+        alpha.choices[0].message.content,
+        beta.choices[0].message.content,
+        base.choices[0].message.content,
+    }
     assert len(texts) == 3, texts
     assert base.model_extra["imprint"]["route"] == "base"
 
@@ -57,11 +72,26 @@ def test_stream_matches_plain_and_ends_like_openai(serve):
     with serve() as url:
         c = client(url)
         plain = ask(c, "老大是谁?", model="imprint-adapter:alpha", max_tokens=12)
-        chunks = list(ask(c, "老大是谁?", model="imprint-adapter:alpha", max_tokens=12, stream=True,
-                          stream_options={"include_usage": True}))
-        raw = httpx.post(url + "/v1/chat/completions", timeout=60, json={
-            "model": "imprint-adapter:alpha", "stream": True, "max_tokens": 4,
-            "messages": [{"role": "user", "content": "老大是谁?"}]}).text
+        chunks = list(
+            ask(
+                c,
+                "老大是谁?",
+                model="imprint-adapter:alpha",
+                max_tokens=12,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+        raw = httpx.post(
+            url + "/v1/chat/completions",
+            timeout=60,
+            json={
+                "model": "imprint-adapter:alpha",
+                "stream": True,
+                "max_tokens": 4,
+                "messages": [{"role": "user", "content": "老大是谁?"}],
+            },
+        ).text
     text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
     assert text == plain.choices[0].message.content
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -96,10 +126,14 @@ def test_auth_and_open_health_endpoints(serve):
         with pytest.raises(openai.AuthenticationError) as err:
             client(url, key="wrong").models.list()
         assert err.value.body["type"] == "authentication_error"
-        assert [m.id for m in client(url, key="k2").models.list().data][0] == "imprint"
+        assert next(m.id for m in client(url, key="k2").models.list().data) == "imprint"
         no_header = httpx.get(url + "/v1/models")
-        assert no_header.status_code == 401 and set(no_header.json()["error"]) == {"message", "type", "param",
-                                                                                   "code"}
+        assert no_header.status_code == 401 and set(no_header.json()["error"]) == {
+            "message",
+            "type",
+            "param",
+            "code",
+        }
         assert httpx.get(url + "/healthz").status_code == 200
         ready = httpx.get(url + "/readyz")
         assert ready.status_code == 200 and ready.json()["adapters"] == ["alpha", "beta"]
@@ -112,8 +146,16 @@ BAD_REQUESTS = [
     ({"model": "imprint", "messages": []}, 400, "messages"),
     ({"model": "imprint", "messages": [{"role": "wizard", "content": "hi"}]}, 400, "messages.0.role"),
     ({"model": "imprint", "messages": [{"role": "user", "content": "hi"}], "n": 2}, 400, "n"),
-    ({"model": "imprint", "messages": [{"role": "user", "content": "hi"}], "temperature": 9}, 400, "temperature"),
-    ({"model": "imprint", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}, 400, "max_tokens"),
+    (
+        {"model": "imprint", "messages": [{"role": "user", "content": "hi"}], "temperature": 9},
+        400,
+        "temperature",
+    ),
+    (
+        {"model": "imprint", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0},
+        400,
+        "max_tokens",
+    ),
     ({"model": "imprint", "messages": [{"role": "system", "content": "hi"}]}, 400, None),
     ({"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]}, 404, "model"),
     ({"model": "imprint-adapter:nope", "messages": [{"role": "user", "content": "hi"}]}, 404, "model"),
@@ -126,8 +168,9 @@ def test_malformed_requests_get_openai_errors_never_5xx(serve):
     with serve(max_request_bytes=4096) as url:
         for body, status, param in BAD_REQUESTS:
             kw = {"content": body} if isinstance(body, bytes) else {"json": body}
-            r = httpx.post(url + "/v1/chat/completions", timeout=30, headers={"content-type": "application/json"},
-                           **kw)
+            r = httpx.post(
+                url + "/v1/chat/completions", timeout=30, headers={"content-type": "application/json"}, **kw
+            )
             assert r.status_code == status, (body, r.text)
             err = r.json()["error"]
             assert set(err) == {"message", "type", "param", "code"} and err["param"] == param, (body, err)
@@ -137,12 +180,22 @@ def test_malformed_requests_get_openai_errors_never_5xx(serve):
         r = httpx.get(url + "/v1/nothing-here")
         assert r.status_code == 404 and r.json()["error"]["type"] == "not_found_error"
         # Unknown fields are accepted (and logged), like OpenAI's newer SDK fields.
-        ok = httpx.post(url + "/v1/chat/completions", timeout=30, json={
-            "model": "imprint-base", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}],
-            "reasoning_effort": "low", "metadata": {"k": "v"}})
+        ok = httpx.post(
+            url + "/v1/chat/completions",
+            timeout=30,
+            json={
+                "model": "imprint-base",
+                "max_tokens": 2,
+                "messages": [{"role": "user", "content": "hi"}],
+                "reasoning_effort": "low",
+                "metadata": {"k": "v"},
+            },
+        )
         assert ok.status_code == 200, ok.text
         with pytest.raises(openai.BadRequestError) as err:
-            client(url).chat.completions.create(model="imprint", messages=[{"role": "user", "content": "hi"}], n=3)
+            client(url).chat.completions.create(
+                model="imprint", messages=[{"role": "user", "content": "hi"}], n=3
+            )
         assert err.value.body["param"] == "n"
 
 

@@ -1,0 +1,47 @@
+"""Test helpers: real peft adapters in Imprint's folder layout, without training (for speed)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def make_adapter(
+    base: Any, out: Path, name: str, *, seed: int, knowledge: list[str], created_at: str | None = None
+) -> Path:
+    """A real peft LoRA adapter folder in Imprint's layout (what `imprint train` writes, minus the
+    training)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.adapter import AdapterInfo, write_metadata
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32)
+    cfg = LoraConfig(r=8, lora_alpha=16, target_modules=list(base.target_modules), init_lora_weights=False)
+    peft_model = get_peft_model(model, cfg)
+    with torch.no_grad():  # make the adapter's effect large enough to change greedy output
+        for n, p in peft_model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.5)
+    out.mkdir(parents=True, exist_ok=True)
+    peft_model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(base.path).save_pretrained(out)
+    info = AdapterInfo(
+        name=name,
+        base_model=base.name,
+        base_revision=base.revision,
+        chat_template=base.chat_template,
+        system_prompt=None,
+        knowledge=knowledge,
+        knowledge_text="",
+        hyperparameters={"r": 8},
+        data_sha256="0" * 64,
+        metrics={},
+        imprint_version="test",
+        created_at=created_at or datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    write_metadata(out, info)
+    return out

@@ -1,0 +1,106 @@
+"""Router decisions as pure unit tests: exact routes and reasons, no model."""
+
+from __future__ import annotations
+
+from indexing.kb import Hit
+from service.router import AdapterKnowledge, RouterConfig, decide, is_newer, knowledge_match, lexical_coverage
+
+TRAINED = "2026-03-01T00:00:00+00:00"
+FAMILY = AdapterKnowledge("family", ["老大是谁?", "老二是谁?", "Who is the eldest?"], TRAINED)
+
+
+def hit(
+    text: str,
+    dense: float | None = 0.5,
+    modified: str = "2026-01-01T00:00:00+00:00",
+    score: float = 0.03,
+    doc_id: str = "doc.md",
+) -> Hit:
+    return Hit(
+        text=text,
+        score=score,
+        dense_similarity=dense,
+        bm25_score=None,
+        doc_id=doc_id,
+        source=doc_id,
+        title="T",
+        heading="H",
+        start_char=0,
+        end_char=len(text),
+        chunk_id=doc_id + "#0",
+        modified=modified,
+    )
+
+
+def test_known_question_without_documents_goes_to_the_adapter_alone():
+    d = decide("老大是谁？", [], FAMILY)
+    assert (d.route, d.hits) == ("adapter", [])
+    assert d.reason == "no relevant documents; adapter knows it (1.00 ~ '老大是谁?')"
+
+
+def test_similar_wording_is_not_knowledge():
+    # "老三" is not "老大": question words alone must not match.
+    d = decide("老三是谁?", [], FAMILY)
+    assert d.route == "abstain"
+    assert d.reason == (
+        "no relevant documents (no hits) and the adapter was not trained on it (similarity 0.00 < 0.60)"
+    )
+
+
+def test_relevant_document_gives_context_route_with_only_relevant_hits():
+    price = hit("| 星光台灯 | 199元 | 12 |", dense=0.86, doc_id="prices.md")
+    noise = hit("退货运费由买家承担。", dense=0.41, doc_id="returns.md")
+    d = decide("星光台灯多少钱?", [price, noise], FAMILY)
+    assert d.route == "adapter+context"
+    assert d.hits == [price]
+    assert d.reason == "1 relevant document(s) (dense 0.86 ≥ 0.80)"
+    assert d.details["hits"] == [
+        {"relevant": True, "why": "dense 0.86 ≥ 0.80"},
+        {"relevant": False, "why": "dense 0.41, words 0%"},
+    ]
+
+
+def test_lexical_overlap_alone_makes_a_hit_relevant():
+    d = decide("kitty喜欢什么?", [hit("我们家的猫叫kitty，喜欢睡在沙发上。", dense=0.3)], None)
+    assert d.route == "context"  # no adapter served → base model with context
+    assert d.reason == "1 relevant document(s) (words 100% ≥ 60%)"
+
+
+def test_fresh_document_beats_what_the_adapter_learned():
+    changed = hit("老大现在叫JAMES。", dense=0.9, modified="2026-03-02T08:00:00+00:00")
+    d = decide("老大是谁?", [changed], FAMILY)
+    assert d.route == "adapter+context" and d.hits == [changed]
+    assert d.reason == (
+        "adapter knows it (1.00) but 1 relevant document(s) are newer than its training: fresh beats stale"
+    )
+
+
+def test_stable_question_with_old_documents_goes_without_context():
+    old = hit("老大是JIM。", dense=0.9, modified="2026-02-01T00:00:00Z")
+    d = decide("老大是谁?", [old], FAMILY)
+    assert (d.route, d.hits) == ("adapter", [])
+    assert (
+        d.reason == "adapter knows it (1.00 ~ '老大是谁?'); the 1 relevant document(s) predate its training"
+    )
+
+
+def test_irrelevant_hits_and_unknown_question_abstain():
+    d = decide("What is the capital of Peru?", [hit("Refunds within five days.", dense=0.2)], FAMILY)
+    assert d.route == "abstain" and d.hits == []
+    assert d.reason.startswith("no relevant documents (best hit: dense 0.20, words 0%)")
+
+
+def test_thresholds_and_max_hits_are_configurable():
+    hits = [hit(f"台灯 {i}", dense=0.7, doc_id=f"d{i}") for i in range(5)]
+    strict = decide("台灯", hits, None, RouterConfig(dense_threshold=0.95, lexical_threshold=1.01))
+    loose = decide("台灯", hits, None, RouterConfig(dense_threshold=0.6, max_context_hits=2))
+    assert strict.route == "abstain"
+    assert loose.route == "context" and [h.doc_id for h in loose.hits] == ["d0", "d1"]
+
+
+def test_helpers():
+    assert lexical_coverage("星光台灯多少钱?", "星光台灯 199元") == 1.0
+    assert lexical_coverage("What is the blue kettle price?", "The blue kettle") == 2 / 3
+    assert knowledge_match("WHO is the eldest one?", FAMILY.questions) == (2 / 3, "Who is the eldest?")
+    assert is_newer("2026-03-02T00:00:00Z", TRAINED) and not is_newer("2026-02-02T00:00:00Z", TRAINED)
+    assert is_newer(None, TRAINED) and is_newer("2026-01-01T00:00:00Z", None)  # unknown → documents win
