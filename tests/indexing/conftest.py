@@ -20,7 +20,8 @@ CORPUS: dict[str, str] = {
         "warehouse receives the returned item.\n"
     ),
     "products/prices.md": (
-        "# 价格表\n\n以下为本季度零售价。\n\n| 商品 | 价格 | 库存 |\n|---|---|---|\n| 星光台灯 | 199元 | 12 |\n"
+        "# 价格表\n\n以下为本季度零售价。\n\n| 商品 | 价格 | 库存 |\n|---|---|---|\n"
+        "| 星光台灯 | 199元 | 12 |\n"
         "| 云朵枕头 | 89元 | 0 |\n| 竹纤维毛巾 | 29元 | 340 |\n"
     ),
     "support/hotline.txt": "Our customer support hotline is open from 9am to 6pm, Monday to Friday.\n",

@@ -90,14 +90,8 @@ def test_node_parser_gives_stable_ids_and_citation_metadata() -> None:
     assert nodes[0].ref_doc_id == "a.md"
 
 
-def test_tokenizer_splits_chinese_words_and_drops_stopwords() -> None:
+def test_tokenizer_splits_chinese_words_adds_their_characters_and_drops_stopwords() -> None:
     assert tokenize("退货政策是怎样的? What are the Refunds policies? SKU-123 价格3.5元") == [
-        "退货",
-        "政策",
-        "refund",
-        "policy",
-        "sku-123",
-        "价格",
-        "3.5",
-        "元",
-    ]
+        "退货", "政策", "refund", "policy", "sku-123", "价格", "3.5", "元",
+        "退", "货", "政", "策", "价", "格",
+    ]  # fmt: skip
