@@ -24,7 +24,7 @@ from service.adapters import ServedAdapter
 from service.engines.base import Engine, GenerationRequest, GenerationResult
 from service.errors import APIError
 from service.prompting import ContextSource, abstain_text, cited_ids, with_context
-from service.router import AdapterKnowledge, RouteDecision, RouterConfig, decide
+from service.router import AdapterKnowledge, RouteDecision, RouterConfig, decide, pick_adapter
 from service.schema import ChatCompletionRequest, Citation, ImprintInfo, Model
 
 log = logging.getLogger("imprint.service")
@@ -242,13 +242,17 @@ class Pipeline:
             return [], 0.0
 
     async def _routed(self, question: str) -> Plan:
-        adapter = next(iter(self.adapters.values()), None)
+        served = list(self.adapters.values())
         try:
             hits, ms = await self.retrieve(question)
             failed = None
         except RetrievalFailed as exc:
             hits, ms, failed = [], 0.0, str(exc)
-        knowledge = AdapterKnowledge(adapter.name, adapter.knowledge, adapter.created_at) if adapter else None
+        # Several adapters: route to the one whose training questions match best (the first by default).
+        knowledge = pick_adapter(
+            question, [AdapterKnowledge(a.name, a.knowledge, a.created_at) for a in served]
+        )
+        adapter = self.adapters[knowledge.name] if knowledge else None
         d: RouteDecision = decide(question, hits, knowledge, self.router)
         if failed:
             d.details["retrieval_error"] = failed

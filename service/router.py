@@ -128,6 +128,14 @@ def knowledge_match(question: str, known: Sequence[str]) -> tuple[float, str | N
     return best, best_q
 
 
+def pick_adapter(question: str, adapters: Sequence[AdapterKnowledge]) -> AdapterKnowledge | None:
+    """The adapter whose training questions best match (the first one on ties or no match at all)."""
+    if not adapters:
+        return None
+    scores = [knowledge_match(question, a.questions)[0] for a in adapters]
+    return adapters[max(range(len(adapters)), key=lambda i: (scores[i], -i))]
+
+
 def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None

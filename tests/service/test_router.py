@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from indexing.kb import Hit
-from service.router import AdapterKnowledge, RouterConfig, decide, is_newer, knowledge_match, lexical_coverage
+from service.router import (
+    AdapterKnowledge,
+    RouterConfig,
+    decide,
+    is_newer,
+    knowledge_match,
+    lexical_coverage,
+    pick_adapter,
+)
 
 TRAINED = "2026-03-01T00:00:00+00:00"
 FAMILY = AdapterKnowledge("family", ["老大是谁?", "老二是谁?", "Who is the eldest?"], TRAINED)
@@ -104,3 +112,11 @@ def test_helpers():
     assert knowledge_match("WHO is the eldest one?", FAMILY.questions) == (2 / 3, "Who is the eldest?")
     assert is_newer("2026-03-02T00:00:00Z", TRAINED) and not is_newer("2026-02-02T00:00:00Z", TRAINED)
     assert is_newer(None, TRAINED) and is_newer("2026-01-01T00:00:00Z", None)  # unknown → documents win
+
+
+def test_pick_adapter_prefers_the_one_trained_on_the_question():
+    pets = AdapterKnowledge("pets", ["kitty喜欢什么?"], TRAINED)
+    assert pick_adapter("kitty喜欢什么？", [FAMILY, pets]) is pets
+    assert pick_adapter("老大是谁?", [FAMILY, pets]) is FAMILY
+    assert pick_adapter("天气如何?", [FAMILY, pets]) is FAMILY  # no match → the default (first)
+    assert pick_adapter("天气如何?", []) is None

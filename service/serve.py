@@ -1,0 +1,49 @@
+"""``imprint serve``: validate the config, optionally start vLLM, run the app with uvicorn (foreground).
+
+imprint serve --adapter .imprint/adapters/family --kb shop
+imprint serve --adapter DIR --engine vllm --start-vllm            # launches vLLM (CPU build or GPU)
+IMPRINT_API_KEYS=k1 imprint serve --adapter DIR --host 0.0.0.0     # non-loopback needs API keys
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+from service.config import ServeConfig
+
+log = logging.getLogger("imprint.service")
+
+
+def vllm_device() -> str:
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def run_serve(cfg: ServeConfig) -> None:
+    import uvicorn
+
+    from service.adapters import read_served_adapter
+    from service.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with contextlib.ExitStack() as stack:
+        if cfg.start_vllm:
+            from deploy.vllm import VLLMLaunch, VLLMServer
+            from service.server import free_port
+            from training.models import DEFAULT_BASE_MODEL, resolve_base_model
+
+            adapters = [read_served_adapter(p) for p in cfg.adapters]
+            base_name = cfg.base_model or (adapters[0].base_model if adapters else DEFAULT_BASE_MODEL)
+            launch = VLLMLaunch(
+                model=resolve_base_model(base_name).path,
+                device=vllm_device(),  # type: ignore[arg-type]
+                adapters={a.name: a.path for a in adapters},
+                port=free_port(),
+            )
+            log.info("starting vLLM (%s) on %s — 30–60 s on CPU", launch.device, launch.url())
+            server = stack.enter_context(VLLMServer(launch, log_path=Path("vllm.log")))
+            cfg = cfg.model_copy(update={"vllm_url": server.url, "start_vllm": False})
+        uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="info")
