@@ -231,7 +231,64 @@ def kb_delete_cmd(
         raise typer.Exit(1) from e
 
 
-# ── service (serve, demo) ────────────────────────────────────────────────────────────────────────────────────
+# ── service (serve, demo) ───────────────────────────────────────────────────────────────────────────────────
+@app.command("serve")
+def serve_cmd(
+    adapter: list[Path] = typer.Option([], "--adapter", help="Adapter folder from `imprint train` (repeat)."),
+    kb: str | None = typer.Option(None, "--kb", help="Knowledge base to retrieve from (`imprint index`)."),
+    engine: str | None = typer.Option(None, "--engine", help="embedded (default, in-process) or vllm."),
+    vllm_url: str | None = typer.Option(None, "--vllm-url", help="A running vLLM OpenAI server."),
+    start_vllm: bool = typer.Option(False, "--start-vllm", help="Launch vLLM with the adapters."),
+    host: str | None = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, "--port", help="Port (default 8000)."),
+    base_model: str | None = typer.Option(None, "--base-model", help="Default: the adapters' base model."),
+    config: Path | None = typer.Option(None, "--config", help="YAML file with ServeConfig fields."),
+) -> None:
+    """Serve the OpenAI-compatible API: routed `imprint`, forced `imprint-base|-adapter|-rag`."""
+    from service.config import ConfigError, ServeConfig
+    from service.serve import run_serve
+
+    try:
+        cfg = ServeConfig.load(config, adapters=adapter, kb=kb, engine=engine, vllm_url=vllm_url,
+                               start_vllm=start_vllm or None, host=host, port=port, base_model=base_model)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    run_serve(cfg)
+
+
+@app.command("retrain")
+def retrain_cmd(
+    training_file: Path = typer.Option(..., "--training-file", help="Chat JSONL to watch and train on."),
+    adapters_root: Path = typer.Option(..., "--adapters-root", help="Versioned adapters go in ROOT/NAME-vN."),
+    name: str = typer.Option(..., "--name", help="Adapter name (the served model imprint-adapter:NAME)."),
+    base_model: str | None = typer.Option(None, "--base-model"),
+    kb: str | None = typer.Option(None, "--kb", help="Add RAFT examples from this knowledge base."),
+    reading_examples: int = typer.Option(0, "--reading-examples", help="Synthetic reading curriculum size."),
+    service_url: list[str] = typer.Option([], "--service-url", help="Hot-load into this Imprint service."),
+    vllm_url: list[str] = typer.Option([], "--vllm-url", help="Hot-load into this vLLM server."),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="IMPRINT_API_KEY"),
+    cron: str | None = typer.Option(None, "--cron", help="Crontab schedule, e.g. '0 3 * * *'."),
+    every_s: int | None = typer.Option(None, "--every", help="Check the file every N seconds."),
+    once: bool = typer.Option(False, "--once", help="Run one check now and exit."),
+) -> None:
+    """Retrain when the training file changes (by sha256) into a new version, then hot-load it."""
+    from deploy.retrain import RetrainConfig, run_once, run_scheduler
+
+    try:
+        cfg = RetrainConfig(training_file=training_file, adapters_root=adapters_root, name=name,
+                            base_model=base_model, kb=kb, reading_examples=reading_examples,
+                            service_urls=service_url, vllm_urls=vllm_url, api_key=api_key, cron=cron,
+                            every_s=every_s)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if once:
+        result = run_once(cfg)
+        typer.echo(result.summary())
+        raise typer.Exit(0 if result.ok else 1)
+    run_scheduler(cfg)
+
 
 
 if __name__ == "__main__":
