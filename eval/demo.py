@@ -27,6 +27,9 @@ class DemoConfig:
     augment: int = 0
     output: Path | str | None = None  # default: $IMPRINT_HOME/adapters/family
     report_dir: Path | None = None  # default: $IMPRINT_HOME/reports/demo
+    # The family answers are ≤ 15 tokens; the base model rambles until the limit, so a tight one keeps the
+    # "before" step short without changing any verdict.
+    max_new_tokens: int = 32
 
 
 @dataclass
@@ -58,10 +61,10 @@ def _eval(state: DemoState, modes: list[str]) -> None:
     from eval.modes import ModeContext
     from eval.run import EvalConfig, answer_all, load_questions
 
-    cfg = EvalConfig.build(
-        questions=state.cfg.questions, adapter=state.adapter, modes=modes, base_model=state.cfg.base_model
-    )
-    ctx = ModeContext(adapter=state.adapter, base_model=state.cfg.base_model)
+    cfg = EvalConfig.build(questions=state.cfg.questions, adapter=state.adapter, modes=modes,
+                           base_model=state.cfg.base_model, max_new_tokens=state.cfg.max_new_tokens)
+    ctx = ModeContext(adapter=state.adapter, base_model=state.cfg.base_model,
+                      max_new_tokens=state.cfg.max_new_tokens)
     state.results.extend(answer_all(cfg, load_questions(state.cfg.questions), ctx=ctx))
 
 

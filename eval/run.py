@@ -195,7 +195,8 @@ def print_tables(results: list[Result], summary: dict[str, Any]) -> None:
             cells = []
             for m in modes:
                 r = by.get((qid, m))
-                cells.append("" if r is None else f"{'✓' if r.correct else '✗'} {r.answer[:40]}")
+                short = "" if r is None else " ".join(r.answer.split())[:40]
+                cells.append("" if r is None else f"{'✓' if r.correct else '✗'} {short}")
             table.add_row(first.question, *cells)
         table.add_row(
             "[b]correct[/b]",

@@ -232,7 +232,9 @@ def load_base_model(base: BaseModel, *, device: str | None = None, dtype: Any = 
     """Load (model, tokenizer): bf16 on CUDA, fp32 on CPU; the tokenizer gets the base's chat template."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a 1-second "Loading weights" bar per load is noise in demo output
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
     tok = AutoTokenizer.from_pretrained(base.path, revision=_hub_revision(base))

@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -411,6 +412,7 @@ def train(cfg: TrainConfig) -> Path:
     from training.models import load_base_model, resolve_base_model
 
     # ── setup: job folder, config, data, model ──
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     if cfg.resume:
         job = _find_job(cfg.resume)
         saved = json.loads((job / "config.json").read_text())
@@ -420,7 +422,7 @@ def train(cfg: TrainConfig) -> Path:
     else:
         job = (
             _jobs_root()
-            / f"ft-{datetime.now(UTC):%Y%m%d-%H%M%S}-{cfg.adapter_name()}-{random.randrange(16**4):04x}"
+            / f"ft-{datetime.now(UTC):%Y%m%d-%H%M%S}-{cfg.adapter_name()}-{uuid.uuid4().hex[:4]}"
         )
         job.mkdir(parents=True)
         (job / "config.json").write_text(cfg.model_dump_json(indent=2))
