@@ -143,7 +143,13 @@ class TrainConfig(PydanticModel):
         return cfg
 
     def adapter_name(self) -> str:
-        return self.suffix or (self.output.name if self.output else self.training_file.stem)
+        if self.suffix:
+            return self.suffix
+        if self.output:
+            return self.output.name
+        # examples/family/train.jsonl → "family": a generic file name says less than its folder.
+        stem = self.training_file.stem
+        return self.training_file.resolve().parent.name if stem in {"train", "training", "data"} else stem
 
 
 @dataclass(frozen=True)

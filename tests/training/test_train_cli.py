@@ -103,3 +103,11 @@ def test_cli_data_check_exit_codes(tmp_path: Path, family_train_file: Path) -> N
     broken = runner.invoke(app, ["data", "check", str(bad), "--base-model", "tiny-phi3"])
     assert broken.exit_code == 1
     assert "line 1" in broken.output and "line 2" in broken.output and "NOT usable" in broken.output
+
+
+def test_cli_adapters_list_shows_the_adapter(tiny_phi3_adapter: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["adapters", "list", "--root", str(tiny_phi3_adapter.parent)], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "tiny-family" in result.output and "tiny-phi3" in result.output
