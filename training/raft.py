@@ -1,0 +1,390 @@
+"""Retrieval-aware training examples (RAFT, arXiv 2403.10131) + a synthetic READING curriculum.
+
+A small model only learns to *read* a context from examples whose answers exist nowhere but in that context
+(see the calibration notes): so besides RAFT examples built from the user's QA pairs and knowledge base
+(question + golden chunk + fictional distractors → answer citing the chunk; question + distractors only →
+abstain), this generates hundreds of made-up documents — price/stock tables, promotion lists, delivery prose,
+team contacts; Chinese and English — with random values, questions whose answers sit in one of them, and
+unanswerable questions. Every example is a chat in EXACTLY the inference prompt format (service.prompting).
+Deterministic for a given seed.
+
+    python -m training.raft 5     # prints five generated reading examples
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from service.prompting import ABSTAIN_TEXT, ContextSource, Language, detect_language, render_context_prompt
+
+Chat = list[dict[str, Any]]
+
+ZH_ADJ = [
+    "星光",
+    "云朵",
+    "竹影",
+    "北极",
+    "晨曦",
+    "青石",
+    "橙光",
+    "银河",
+    "松风",
+    "海盐",
+    "琥珀",
+    "雪松",
+    "暖阳",
+    "蓝鲸",
+]
+ZH_NOUN = [
+    "台灯",
+    "枕头",
+    "毛巾",
+    "水杯",
+    "背包",
+    "雨伞",
+    "键盘",
+    "耳机",
+    "茶壶",
+    "围巾",
+    "拖鞋",
+    "闹钟",
+    "花瓶",
+]
+EN_ADJ = [
+    "Aurora",
+    "Cedar",
+    "Nimbus",
+    "Pebble",
+    "Harbor",
+    "Maple",
+    "Comet",
+    "Willow",
+    "Juniper",
+    "Sierra",
+    "Tundra",
+    "Basil",
+    "Quartz",
+    "Saffron",
+]
+EN_NOUN = [
+    "lamp",
+    "pillow",
+    "towel",
+    "mug",
+    "backpack",
+    "umbrella",
+    "keyboard",
+    "headphones",
+    "teapot",
+    "scarf",
+    "slippers",
+    "clock",
+    "vase",
+]
+ZH_CITY = ["杭州", "成都", "西安", "青岛", "厦门", "昆明", "南京", "长沙", "大连", "苏州", "武汉", "沈阳"]
+EN_CITY = ["Lisbon", "Oslo", "Quito", "Perth", "Dakar", "Leeds", "Tartu", "Cusco", "Malmo", "Bergen", "Split"]
+ZH_TEAM = ["售后组", "仓储组", "设计组", "采购组", "客服组", "物流组", "财务组", "市场组"]
+EN_TEAM = [
+    "returns desk",
+    "warehouse team",
+    "design team",
+    "purchasing team",
+    "support desk",
+    "logistics team",
+]
+ZH_PERSON = ["林晓", "周航", "陈默", "王珂", "赵一然", "孙悦", "吴桐", "郑乔", "冯远", "何畅"]
+EN_PERSON = ["Mira Holt", "Ivan Reyes", "Tessa Lind", "Omar Vance", "Lena Park", "Hugo Brandt", "Nia Okafor"]
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One answerable question about a generated document."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Doc:
+    source: ContextSource
+    facts: list[Fact]
+    entities: list[str]  # names the document talks about (to build unanswerable questions)
+
+
+def _names(rng: random.Random, lang: Language, n: int) -> list[str]:
+    adj, noun = (ZH_ADJ, ZH_NOUN) if lang == "zh" else (EN_ADJ, EN_NOUN)
+    pool = [f"{a}{b}" if lang == "zh" else f"{a} {b}" for a in adj for b in noun]
+    return rng.sample(pool, n)
+
+
+def price_table(rng: random.Random, lang: Language, names: list[str], _: set[str]) -> Doc:
+    rows = [(n, rng.randrange(9, 999), rng.randrange(0, 500)) for n in names]
+    if lang == "zh":
+        text = "| 商品 | 价格 | 库存 |\n|---|---|---|\n" + "\n".join(
+            f"| {n} | {p}元 | {s} |" for n, p, s in rows
+        )
+        facts = [
+            f
+            for n, p, s in rows
+            for f in (
+                Fact(f"{n}多少钱?", f"{n}的价格是{p}元。"),
+                Fact(f"{n}还有多少库存?", f"{n}的库存是{s}件。"),
+            )
+        ]
+        title = "价格表"
+    else:
+        text = "| Product | Price | Stock |\n|---|---|---|\n" + "\n".join(
+            f"| {n} | {p} yuan | {s} |" for n, p, s in rows
+        )
+        facts = [
+            f
+            for n, p, s in rows
+            for f in (
+                Fact(f"How much is the {n}?", f"The {n} costs {p} yuan."),
+                Fact(f"How many {n} units are in stock?", f"There are {s} {n} units in stock."),
+            )
+        ]
+        title = "Price list"
+    return Doc(ContextSource(text, title=title), facts, names)
+
+
+def promotion_list(rng: random.Random, lang: Language, names: list[str], _: set[str]) -> Doc:
+    rows = [
+        (n, rng.choice([5, 10, 15, 20, 25, 30, 40]), rng.randrange(1, 13), rng.randrange(1, 29))
+        for n in names
+    ]
+    if lang == "zh":
+        text = "\n".join(
+            f"- {n}：打{10 - d // 10 if d % 10 == 0 else round(10 - d / 10, 1)}折（立减{d}%），"
+            f"活动截止{m}月{day}日"
+            for n, d, m, day in rows
+        )
+        facts = [
+            f
+            for n, d, m, day in rows
+            for f in (
+                Fact(f"{n}的促销什么时候结束?", f"{n}的活动截止{m}月{day}日。"),
+                Fact(f"{n}现在优惠多少?", f"{n}立减{d}%。"),
+            )
+        ]
+        title = "促销活动"
+    else:
+        months = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ]
+        text = "\n".join(f"- {n}: {d}% off until {months[m - 1]} {day}" for n, d, m, day in rows)
+        facts = [
+            f
+            for n, d, m, day in rows
+            for f in (
+                Fact(
+                    f"When does the {n} promotion end?", f"The {n} promotion ends on {months[m - 1]} {day}."
+                ),
+                Fact(f"What is the discount on the {n}?", f"The {n} is {d}% off."),
+            )
+        ]
+        title = "Promotions"
+    return Doc(ContextSource(text, title=title), facts, names)
+
+
+def delivery_prose(rng: random.Random, lang: Language, _: list[str], exclude: set[str]) -> Doc:
+    cities = _fresh(rng, ZH_CITY if lang == "zh" else EN_CITY, exclude)
+    days = [rng.randrange(1, 9) for _c in cities]
+    if lang == "zh":
+        text = (
+            "".join(f"发往{c}的订单通常{d}天内送达。" for c, d in zip(cities, days, strict=True))
+            + f"其他地区需要{max(days) + rng.randrange(1, 4)}天左右。"
+        )
+        facts = [
+            Fact(f"发往{c}的订单几天送达?", f"发往{c}的订单{d}天内送达。")
+            for c, d in zip(cities, days, strict=True)
+        ]
+        title = "配送说明"
+    else:
+        text = " ".join(
+            f"Orders to {c} usually arrive within {d} days." for c, d in zip(cities, days, strict=True)
+        )
+        facts = [
+            Fact(f"How long does delivery to {c} take?", f"Orders to {c} arrive within {d} days.")
+            for c, d in zip(cities, days, strict=True)
+        ]
+        title = "Delivery"
+    return Doc(ContextSource(text, title=title), facts, cities)
+
+
+def team_contacts(rng: random.Random, lang: Language, _: list[str], exclude: set[str]) -> Doc:
+    teams = _fresh(rng, ZH_TEAM if lang == "zh" else EN_TEAM, exclude)
+    people = rng.sample(ZH_PERSON if lang == "zh" else EN_PERSON, len(teams))
+    exts = [rng.randrange(100, 999) for _t in teams]
+    rows = list(zip(teams, people, exts, strict=True))
+    if lang == "zh":
+        text = "\n".join(f"{t}负责人：{p}，分机{e}。" for t, p, e in rows)
+        facts = [
+            f
+            for t, p, e in rows
+            for f in (
+                Fact(f"{t}的负责人是谁?", f"{t}的负责人是{p}。"),
+                Fact(f"{t}的分机号是多少?", f"{t}的分机是{e}。"),
+            )
+        ]
+        title = "通讯录"
+    else:
+        text = "\n".join(f"{t.capitalize()}: lead {p}, extension {e}." for t, p, e in rows)
+        facts = [
+            f
+            for t, p, e in rows
+            for f in (
+                Fact(f"Who leads the {t}?", f"The {t} is led by {p}."),
+                Fact(f"What is the extension of the {t}?", f"The {t} is on extension {e}."),
+            )
+        ]
+        title = "Contacts"
+    return Doc(ContextSource(text, title=title), facts, teams)
+
+
+SHAPES: list[Callable[[random.Random, Language, list[str], set[str]], Doc]] = [
+    price_table,
+    promotion_list,
+    delivery_prose,
+    team_contacts,
+]
+
+
+class _Exhausted(Exception):
+    pass
+
+
+def _fresh(rng: random.Random, pool: list[str], exclude: set[str], k: int = 3) -> list[str]:
+    """Up to ``k`` entities no other document in the example mentions (so every question has ONE answer)."""
+    free = [x for x in pool if x not in exclude]
+    if len(free) < 2:
+        raise _Exhausted
+    return rng.sample(free, min(k, len(free)))
+
+
+def _doc(rng: random.Random, lang: Language, shape: Callable[..., Doc], exclude: set[str]) -> Doc:
+    names = [n for n in _names(rng, lang, 8) if n not in exclude][: rng.randrange(2, 5)]
+    try:
+        return shape(rng, lang, names, exclude)
+    except _Exhausted:  # every team/city is taken by the other documents: a table never runs out
+        return price_table(rng, lang, names, exclude)
+
+
+def _unanswerable(rng: random.Random, lang: Language, docs: list[Doc]) -> str:
+    """A question in the same shape as the documents, about something none of them mentions."""
+    known = {e for d in docs for e in d.entities}
+    cities = [c for c in (ZH_CITY if lang == "zh" else EN_CITY) if c not in known]
+    if rng.random() < 0.5 or not cities:
+        name = next(n for n in _names(rng, lang, 20) if n not in known)
+        return f"{name}多少钱?" if lang == "zh" else f"How much is the {name}?"
+    city = rng.choice(cities)
+    return f"发往{city}的订单几天送达?" if lang == "zh" else f"How long does delivery to {city} take?"
+
+
+def chat(question: str, sources: list[ContextSource], answer: str) -> Chat:
+    return [
+        {"role": "user", "content": render_context_prompt(question, sources)},
+        {"role": "assistant", "content": answer},
+    ]
+
+
+def cite(answer: str, n: int) -> str:
+    return f"{answer}[{n}]" if detect_language(answer) == "zh" else f"{answer} [{n}]"
+
+
+def reading_example(rng: random.Random, *, unanswerable: bool, lang: Language | None = None) -> Chat:
+    """One synthetic example: 1–3 made-up documents; the answer is in exactly one of them, or in none."""
+    lang = lang or rng.choice(["zh", "en"])
+    n_docs = rng.randrange(1, 4)
+    docs: list[Doc] = []
+    for _ in range(n_docs):
+        docs.append(_doc(rng, lang, rng.choice(SHAPES), {e for d in docs for e in d.entities}))
+    sources = [d.source for d in docs]
+    if unanswerable:
+        return chat(_unanswerable(rng, lang, docs), sources, ABSTAIN_TEXT[lang])
+    golden = rng.randrange(n_docs)
+    fact = rng.choice(docs[golden].facts)
+    return chat(fact.question, sources, cite(fact.answer, golden + 1))
+
+
+def reading_curriculum(n: int, *, seed: int, unanswerable_share: float = 0.2) -> list[Chat]:
+    rng = random.Random(seed)
+    return [reading_example(rng, unanswerable=rng.random() < unanswerable_share) for _ in range(n)]
+
+
+def _qa_pairs(examples: list[Chat]) -> list[tuple[str, str]]:
+    pairs = []
+    for messages in examples:
+        for i, m in enumerate(messages[:-1]):
+            nxt = messages[i + 1]
+            if m["role"] == "user" and nxt["role"] == "assistant":
+                pairs.append((str(m["content"]), str(nxt["content"])))
+    return pairs
+
+
+def raft_examples(
+    pairs: list[tuple[str, str]], search: Callable[[str], list[Any]] | None, *, seed: int
+) -> list[Chat]:
+    """RAFT from the user's QA pairs: golden KB chunk (the one holding the answer) among fictional distractors
+    → the answer citing it; fictional distractors only → abstain. Real documents are never distractors: the
+    model must not learn to ignore the very documents it will need when they change."""
+    from service.router import lexical_coverage
+
+    rng = random.Random(seed)
+    out: list[Chat] = []
+    for question, answer in pairs:
+        lang = detect_language(question)
+        distractors = [_doc(rng, lang, rng.choice(SHAPES), set()).source for _ in range(rng.randrange(1, 3))]
+        golden = None
+        if search is not None:
+            golden = next((h for h in search(question) if lexical_coverage(answer, h.text) >= 0.6), None)
+        if golden is not None:
+            pos = rng.randrange(len(distractors) + 1)
+            sources = [
+                *distractors[:pos],
+                ContextSource(golden.text, golden.title, golden.heading),
+                *distractors[pos:],
+            ]
+            out.append(chat(question, sources, cite(answer.rstrip(), pos + 1)))
+        out.append(chat(question, distractors, ABSTAIN_TEXT[lang]))
+    return out
+
+
+def build_retrieval_examples(
+    examples: list[Chat], *, kb: str | None, n_reading: int, seed: int
+) -> list[Chat]:
+    """Extra training chats: RAFT from ``examples`` (+ the KB ``kb`` when given) and ``n_reading`` synthetic
+    reading examples. With a KB and ``n_reading == 0`` a default of 200 reading examples is used: RAFT alone
+    teaches abstaining, not reading."""
+    search = None
+    if kb is not None:
+        from indexing.kb import get_kb
+
+        knowledge_base = get_kb(kb)
+
+        def search(q: str) -> list[Any]:
+            return knowledge_base.search(q, k=3)
+
+        n_reading = n_reading or 200
+    out = raft_examples(_qa_pairs(examples), search, seed=seed) if (kb is not None or n_reading) else []
+    return out + reading_curriculum(n_reading, seed=seed + 1)
+
+
+if __name__ == "__main__":
+    for ex in reading_curriculum(int(sys.argv[1]) if len(sys.argv) > 1 else 3, seed=0):
+        print(ex[0]["content"], "\n→", ex[1]["content"], "\n" + "─" * 60)
