@@ -209,6 +209,7 @@ class KnowledgeBase:
         self._bm25: Any = None
         self._bm25_ids: list[str] = []
         self._read_lock = threading.RLock()
+        self._collection_obj: Any = None
 
     # ── opening ─────────────────────────────────────────────────────────────────────────────────────────────
     @classmethod
@@ -288,10 +289,13 @@ class KnowledgeBase:
     # ── storage helpers ─────────────────────────────────────────────────────────────────────────────────────
     @property
     def _collection(self) -> Any:
-        client = _chroma_client(self.root / "chroma", self.manifest.get("chroma_url"))
-        return client.get_or_create_collection(
-            self.manifest["collection"], metadata={"hnsw:space": "cosine"}, embedding_function=None
-        )
+        # Cached: get_or_create is a database round trip, too slow for every search.
+        if self._collection_obj is None:
+            client = _chroma_client(self.root / "chroma", self.manifest.get("chroma_url"))
+            self._collection_obj = client.get_or_create_collection(
+                self.manifest["collection"], metadata={"hnsw:space": "cosine"}, embedding_function=None
+            )
+        return self._collection_obj
 
     def _save_manifest(self) -> None:
         _atomic_write(self.root / "kb.json", json.dumps(self.manifest, ensure_ascii=False, indent=2).encode())
@@ -315,6 +319,7 @@ class KnowledgeBase:
         client = _chroma_client(self.root / "chroma", self.manifest.get("chroma_url"))
         if self.manifest["collection"] in [c.name for c in client.list_collections()]:
             client.delete_collection(self.manifest["collection"])
+        self._collection_obj = None
         for f in ("docstore.json", "chunks.pkl"):
             (self.root / f).unlink(missing_ok=True)
         self._chunks, self._bm25 = {}, None
@@ -444,7 +449,7 @@ class KnowledgeBase:
         for doc_id in deleted_ids:
             collection.delete(where={"document_id": doc_id})
             docstore.delete_document(doc_id, raise_error=False)
-            self._drop_doc_chunks(doc_id)
+        self._drop_doc_chunks(set(deleted_ids))
         if deleted_ids:
             self._save_docstore(docstore)
         embedded = 0
@@ -453,11 +458,7 @@ class KnowledgeBase:
             for i in range(0, len(todo), BATCH_DOCS):
                 batch = todo[i : i + BATCH_DOCS]
                 nodes = pipeline.run(documents=batch)
-                for doc in batch:
-                    self._drop_doc_chunks(doc.id_)
-                n_chunks: dict[str, int] = {}
-                for node in nodes:
-                    n_chunks[node.ref_doc_id] = n_chunks.get(node.ref_doc_id, 0) + 1
+                self._drop_doc_chunks({doc.id_ for doc in batch})
                 for node in nodes:
                     md = dict(node.metadata)
                     self._chunks[node.id_] = _Chunk(
@@ -473,8 +474,8 @@ class KnowledgeBase:
         self._save_chunks()
         return embedded
 
-    def _drop_doc_chunks(self, doc_id: str) -> None:
-        for cid in [c for c, ch in self._chunks.items() if ch.doc_id == doc_id]:
+    def _drop_doc_chunks(self, doc_ids: set[str]) -> None:
+        for cid in [c for c, ch in self._chunks.items() if ch.doc_id in doc_ids]:
             del self._chunks[cid]
 
     def _reconcile(self, collection: Any, docstore: Any) -> None:
@@ -558,7 +559,9 @@ class KnowledgeBase:
         self, query: str, n: int, filters: dict[str, Any] | None
     ) -> list[tuple[str, str, dict, float]]:
         collection = self._collection
-        if collection.count() == 0:
+        self._load_chunks()  # the chunk store's size is the collection's (checked on every index run)
+        total = len(self._chunks) or collection.count()
+        if total == 0:
             return []
         q = self.embedder.encode([query], is_query=True)[0]
         where: dict[str, Any] | None = None
@@ -567,7 +570,7 @@ class KnowledgeBase:
             where = clauses[0] if len(clauses) == 1 else {"$and": clauses}
         res = collection.query(
             query_embeddings=[q.tolist()],
-            n_results=min(n, collection.count()),
+            n_results=min(n, total),
             where=where,
             include=["documents", "metadatas", "distances"],
         )
