@@ -325,7 +325,11 @@ def load_examples(
             if json.dumps(e, ensure_ascii=False, sort_keys=True) not in valid_keys
         ]
         _say(f"  --augment {cfg.augment}: {before} → {len(train)} examples (rule-based paraphrases)")
+    # What the adapter knows by heart: the user questions it was trained on (with paraphrases), not the
+    # synthetic reading examples added below.
+    questions = list(dict.fromkeys(q for q in (last_user_question(m) for m in train) if q))
     if cfg.kb or cfg.reading_examples:
+        # Contract with training.raft (owner SERVICE): it returns the COMPLETE training set.
         from training.raft import build_retrieval_examples
 
         extra = build_retrieval_examples(train, kb=cfg.kb, n_reading=cfg.reading_examples, seed=cfg.seed)
@@ -334,7 +338,6 @@ def load_examples(
             f"{len(train)} → {len(extra)}"
         )
         train = extra
-    questions = list(dict.fromkeys(q for q in (last_user_question(m) for m in train) if q))
     return report, train, valid, how, questions
 
 
