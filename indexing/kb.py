@@ -204,10 +204,11 @@ class KnowledgeBase:
         self.root = root
         self.manifest = manifest
         self.embedder = embedder
+        # Writers (index) work on _chunks; readers (search) use _view, an immutable snapshot
+        # (chunks, bm25 index, ids, chunks.pkl mtime) swapped in whole, so a search running while the same
+        # process re-indexes never sees a half-updated chunk table.
         self._chunks: dict[str, _Chunk] = {}
-        self._chunks_mtime: float | None = None
-        self._bm25: Any = None
-        self._bm25_ids: list[str] = []
+        self._view: tuple[dict[str, _Chunk], Any, list[str], tuple[int, ...] | None] | None = None
         self._read_lock = threading.RLock()
         self._collection_obj: Any = None
 
@@ -297,6 +298,19 @@ class KnowledgeBase:
             )
         return self._collection_obj
 
+    def _refresh_manifest(self) -> None:
+        path = self.root / "kb.json"
+        if not path.exists():
+            return
+        on_disk = json.loads(path.read_text(encoding="utf-8"))
+        if on_disk["embedder"] != self.manifest["embedder"]:
+            raise EmbedderMismatchError(
+                f"KB {self.name!r} was rebuilt with embedder {on_disk['embedder']!r} by another process; "
+                "open it again (restart the service) to use it"
+            )
+        on_disk["chroma_url"] = self.manifest.get("chroma_url")
+        self.manifest = on_disk
+
     def _save_manifest(self) -> None:
         _atomic_write(self.root / "kb.json", json.dumps(self.manifest, ensure_ascii=False, indent=2).encode())
 
@@ -312,8 +326,6 @@ class KnowledgeBase:
 
     def _save_chunks(self) -> None:
         _atomic_write(self.root / "chunks.pkl", pickle.dumps(self._chunks, protocol=pickle.HIGHEST_PROTOCOL))
-        self._chunks_mtime = (self.root / "chunks.pkl").stat().st_mtime
-        self._bm25 = None
 
     def _drop_contents(self) -> None:
         client = _chroma_client(self.root / "chroma", self.manifest.get("chroma_url"))
@@ -322,7 +334,7 @@ class KnowledgeBase:
         self._collection_obj = None
         for f in ("docstore.json", "chunks.pkl"):
             (self.root / f).unlink(missing_ok=True)
-        self._chunks, self._bm25 = {}, None
+        self._chunks = {}
 
     @contextmanager
     def _writer_lock(self, timeout: float, *, quiet: bool = False) -> Iterator[None]:
@@ -372,15 +384,18 @@ class KnowledgeBase:
         longer present are deleted. ``rebuild=True`` re-embeds everything.
         """
         t0 = time.perf_counter()
-        roots = (
-            [str(Path(p).expanduser().resolve()) for p in paths] if paths else list(self.manifest["paths"])
-        )
-        if not roots:
-            raise KBError(
-                f"KB {self.name!r} has no remembered paths; pass the folders to index "
-                f"(`imprint index PATH --kb {self.name}`)"
-            )
         with self._writer_lock(lock_timeout):
+            self._refresh_manifest()  # another process may have re-indexed (new paths) since we opened
+            roots = (
+                [str(Path(p).expanduser().resolve()) for p in paths]
+                if paths
+                else list(self.manifest["paths"])
+            )
+            if not roots:
+                raise KBError(
+                    f"KB {self.name!r} has no remembered paths; pass the folders to index "
+                    f"(`imprint index PATH --kb {self.name}`)"
+                )
             docs = read_paths([Path(p) for p in roots])
             if roots != self.manifest["paths"]:  # remembered first, so a re-run after a crash knows them
                 self.manifest["paths"] = roots
@@ -391,7 +406,7 @@ class KnowledgeBase:
                 self._drop_contents()
             collection = self._collection
             docstore = self._load_docstore()
-            self._load_chunks(force=True)
+            self._chunks = self._read_chunks()
             if dirty.exists() or collection.count() != len(self._chunks):
                 dirty.touch()
                 self._reconcile(collection, docstore)
@@ -513,27 +528,31 @@ class KnowledgeBase:
         self._save_chunks()
 
     # ── reading ─────────────────────────────────────────────────────────────────────────────────────────────
-    def _load_chunks(self, *, force: bool = False) -> None:
+    def _read_chunks(self) -> dict[str, _Chunk]:
         path = self.root / "chunks.pkl"
-        mtime = path.stat().st_mtime if path.exists() else None
-        if force or mtime != self._chunks_mtime:
-            with self._read_lock:
-                self._chunks = pickle.loads(path.read_bytes()) if mtime is not None else {}
-                self._chunks_mtime = mtime
-                self._bm25 = None
+        return pickle.loads(path.read_bytes()) if path.exists() else {}
 
-    def _bm25_index(self) -> tuple[Any, list[str]]:
+    def _reader_view(self) -> tuple[dict[str, _Chunk], Any, list[str]]:
+        """(chunks, BM25 index, ids) as of the last finished index run, in this process or another."""
         import bm25s
 
-        self._load_chunks()  # picks up a re-index done by another process
-        with self._read_lock:
-            if self._bm25 is None:
-                ids = [cid for cid, ch in self._chunks.items() if ch.tokens]
-                index = bm25s.BM25()
-                if ids:
-                    index.index([self._chunks[c].tokens for c in ids], show_progress=False)
-                self._bm25, self._bm25_ids = index, ids
-            return self._bm25, self._bm25_ids
+        path = self.root / "chunks.pkl"
+        # One stat per search. The file is replaced atomically, so a new inode/mtime/size means a new
+        # version (mtime alone is too coarse: two runs can land in one kernel tick).
+        st = path.stat() if path.exists() else None
+        key = (st.st_ino, st.st_mtime_ns, st.st_size) if st else None
+        view = self._view
+        if view is None or view[3] != key:
+            with self._read_lock:
+                view = self._view
+                if view is None or view[3] != key:
+                    chunks = self._read_chunks()
+                    ids = [cid for cid, ch in chunks.items() if ch.tokens]
+                    index = bm25s.BM25()
+                    if ids:
+                        index.index([chunks[c].tokens for c in ids], show_progress=False)
+                    view = self._view = (chunks, index, ids, key)
+        return view[0], view[1], view[2]
 
     def _hit(
         self, cid: str, text: str, md: dict[str, Any], score: float, dense: float | None, bm25: float | None
@@ -559,8 +578,7 @@ class KnowledgeBase:
         self, query: str, n: int, filters: dict[str, Any] | None
     ) -> list[tuple[str, str, dict, float]]:
         collection = self._collection
-        self._load_chunks()  # the chunk store's size is the collection's (checked on every index run)
-        total = len(self._chunks) or collection.count()
+        total = len(self._reader_view()[0]) or collection.count()  # equal after every finished index run
         if total == 0:
             return []
         q = self.embedder.encode([query], is_query=True)[0]
@@ -581,8 +599,14 @@ class KnowledgeBase:
             )
         ]
 
-    def _sparse(self, query: str, n: int, filters: dict[str, Any] | None) -> list[tuple[str, float]]:
-        index, ids = self._bm25_index()
+    def _sparse(
+        self,
+        query: str,
+        n: int,
+        filters: dict[str, Any] | None,
+        view: tuple[dict[str, _Chunk], Any, list[str]],
+    ) -> list[tuple[str, float]]:
+        chunks, index, ids = view
         if not ids:
             return []
         tokens = [t for t in tokenize(query) if t in index.vocab_dict]
@@ -590,9 +614,7 @@ class KnowledgeBase:
             return []
         scores = index.get_scores(tokens)
         if filters:
-            mask = np.array(
-                [all(self._chunks[c].metadata.get(k) == v for k, v in filters.items()) for c in ids]
-            )
+            mask = np.array([all(chunks[c].metadata.get(k) == v for k, v in filters.items()) for c in ids])
             scores = np.where(mask, scores, 0.0)
         top = np.argsort(-scores)[:n]
         return [(ids[i], float(scores[i])) for i in top if scores[i] > 0]
@@ -606,15 +628,14 @@ class KnowledgeBase:
         if k <= 0 or not query.strip():
             return []
         pool = max(4 * k, 20)
+        view = self._reader_view()
+        chunks = view[0]
         dense = self._dense(query, pool, filters) if mode in ("hybrid", "dense") else []
-        sparse = self._sparse(query, pool, filters) if mode in ("hybrid", "bm25") else []
+        sparse = self._sparse(query, pool, filters, view) if mode in ("hybrid", "bm25") else []
         if mode == "dense":
             return [self._hit(c, t, m, s, s, None) for c, t, m, s in dense[:k]]
         if mode == "bm25":
-            return [
-                self._hit(c, self._chunks[c].text, self._chunks[c].metadata, s, None, s)
-                for c, s in sparse[:k]
-            ]
+            return [self._hit(c, chunks[c].text, chunks[c].metadata, s, None, s) for c, s in sparse[:k]]
         fused = convex_fuse({c: s for c, _t, _m, s in dense}, dict(sparse), BM25_ALPHA)
         dense_by_id = {c: (t, m, s) for c, t, m, s in dense}
         bm25_by_id = dict(sparse)
@@ -623,19 +644,19 @@ class KnowledgeBase:
             if cid in dense_by_id:
                 text, meta, sim = dense_by_id[cid]
             else:
-                text, meta, sim = self._chunks[cid].text, self._chunks[cid].metadata, None
+                text, meta, sim = chunks[cid].text, chunks[cid].metadata, None
             hits.append(self._hit(cid, text, meta, fused[cid], sim, bm25_by_id.get(cid)))
         return hits
 
     def stats(self) -> dict[str, Any]:
-        self._load_chunks()
+        chunks = self._reader_view()[0]
         size = sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
         return {
             "name": self.name,
             "embedder": self.manifest["embedder"],
             "dim": self.manifest["dim"],
-            "documents": len({c.doc_id for c in self._chunks.values()}),
-            "chunks": len(self._chunks),
+            "documents": len({c.doc_id for c in chunks.values()}),
+            "chunks": len(chunks),
             "vectors": self._collection.count(),
             "paths": self.manifest["paths"],
             "chunking": self.manifest["chunking"],

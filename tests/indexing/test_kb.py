@@ -192,3 +192,38 @@ def test_default_embedder_ranks_chinese_and_cross_language_queries(docs: Path, h
     assert refunds.heading == "Refunds" and refunds.start_char > 0 and refunds.end_char > refunds.start_char
     for mode in ("dense", "bm25"):
         assert kb.search("枕头多少钱", k=1, mode=mode)[0].doc_id == "products/prices.md"
+
+
+def test_a_second_instance_sees_another_writers_changes_and_searches_survive_a_reindex(
+    docs: Path, home: Path
+) -> None:
+    import threading
+
+    writer = _open(home)
+    writer.index([docs], progress=False)
+    reader = KnowledgeBase.open("shop", home=home)  # as in a service process next to a CLI run
+    assert "199元" in reader.search("星光台灯价格", k=1)[0].text
+
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def search_forever() -> None:
+        while not stop.is_set():
+            try:
+                writer.search("星光台灯价格", k=3)
+            except BaseException as e:  # any failure is the finding
+                errors.append(e)
+                return
+
+    t = threading.Thread(target=search_forever)
+    t.start()
+    for price in ("149元", "129元", "109元"):
+        (docs / "products/prices.md").write_text(
+            f"# 价格表\n\n| 商品 | 价格 |\n|---|---|\n| 星光台灯 | {price} |\n", encoding="utf-8"
+        )
+        writer.index(progress=False)
+    stop.set()
+    t.join()
+    assert errors == []
+    assert "109元" in reader.search("星光台灯价格", k=1)[0].text
+    assert "109元" in reader.search("星光台灯价格", k=1, mode="bm25")[0].text
