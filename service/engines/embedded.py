@@ -48,11 +48,11 @@ class EmbeddedEngine:
         max_queue: int = 16,
         timeout_s: float = 300.0,
     ) -> None:
-        self._base = model
         self._model = model  # becomes the PeftModel once an adapter is loaded
+        self._peft = hasattr(model, "peft_config")  # given an already wrapped model (eval shares one)
         self.tokenizer = tokenizer
         self._initial = dict(adapters or {})
-        self._names: list[str] = []
+        self._names: list[str] = list(model.peft_config) if self._peft else []
         self.max_queue = max_queue
         self.timeout_s = timeout_s
         self._pending = 0
@@ -90,8 +90,9 @@ class EmbeddedEngine:
         if name in self._names:  # hot reload of a retrained version under the same name
             self._model.delete_adapter(name)
             self._names.remove(name)
-        if self._model is self._base:
-            self._model = PeftModel.from_pretrained(self._base, str(path), adapter_name=name)
+        if not self._peft:
+            self._model = PeftModel.from_pretrained(self._model, str(path), adapter_name=name)
+            self._peft = True
         else:
             self._model.load_adapter(str(path), adapter_name=name)
         self._model.eval()
@@ -117,7 +118,7 @@ class EmbeddedEngine:
         try:
             if req.adapter is not None and req.adapter not in self._names:
                 raise EngineError(f"adapter {req.adapter!r} is not loaded (loaded: {self._names})")
-            ids = torch.tensor([req.prompt_ids], dtype=torch.long, device=self._base.device)
+            ids = torch.tensor([req.prompt_ids], dtype=torch.long, device=self._model.device)
             kwargs: dict[str, Any] = {
                 "input_ids": ids,
                 "attention_mask": torch.ones_like(ids),
@@ -135,7 +136,7 @@ class EmbeddedEngine:
             if req.stop:
                 kwargs.update(stop_strings=list(req.stop), tokenizer=self.tokenizer)
             ctx: Any = contextlib.nullcontext()
-            if self._model is not self._base:
+            if self._peft:
                 if req.adapter is None:
                     ctx = self._model.disable_adapter()
                 else:

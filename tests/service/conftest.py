@@ -64,8 +64,11 @@ def serve(
     from service.server import serve_in_thread
 
     @contextmanager
-    def run(kb: Any = None, engine_kw: dict[str, Any] | None = None, **settings: Any) -> Iterator[str]:
+    def run(
+        kb: Any = None, engine_kw: dict[str, Any] | None = None, kb_name: str | None = None, **settings: Any
+    ) -> Iterator[str]:
         settings.setdefault("adapters", [tiny_adapters["alpha"], tiny_adapters["beta"]])
+        settings["kb"] = kb_name
         cfg = ServeConfig(**settings)
         app = create_app(cfg, engine=make_engine(**(engine_kw or {})), tokenizer=tiny_model[1], kb=kb)
         with serve_in_thread(app) as url:

