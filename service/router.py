@@ -94,6 +94,12 @@ def tokens(text: str) -> list[str]:
     return [t.lower() for t in _jieba().lcut(text) if t.strip() and not _PUNCT.match(t)]
 
 
+@lru_cache(maxsize=8192)
+def content_set(text: str) -> frozenset[str]:
+    """Cached: the adapter's training questions are compared with every request."""
+    return frozenset(content_tokens(text))
+
+
 def content_tokens(text: str) -> list[str]:
     """Tokens without stopwords; falls back to all tokens when a question is nothing but stopwords."""
     toks = tokens(text)
@@ -104,7 +110,7 @@ def content_tokens(text: str) -> list[str]:
 def lexical_coverage(question: str, text: str) -> float:
     """Share of the question's content words that occur in ``text`` (substring match: Chinese has no
     spaces)."""
-    words = set(content_tokens(question))
+    words = content_set(question)
     if not words:
         return 0.0
     low = text.lower()
@@ -113,7 +119,7 @@ def lexical_coverage(question: str, text: str) -> float:
 
 def question_similarity(a: str, b: str) -> float:
     """Dice coefficient of the two questions' content-word sets (1.0 = same content words)."""
-    sa, sb = set(content_tokens(a)), set(content_tokens(b))
+    sa, sb = content_set(a), content_set(b)
     if not sa or not sb:
         return 0.0
     return 2 * len(sa & sb) / (len(sa) + len(sb))
