@@ -244,3 +244,21 @@ def test_kb_routing_citations_and_reindex_without_restart(serve, tmp_path):
         texts, ensure_ascii=False
     )
     assert second.model_extra["imprint"]["citations"][0]["doc_id"] == "prices.md"
+
+
+def test_full_queue_answers_429_not_a_hang(serve):
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {
+        "model": "imprint-adapter:alpha",
+        "max_tokens": 60,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    with serve(engine_kw={"max_queue": 1}) as url, ThreadPoolExecutor(4) as pool:
+        responses = list(
+            pool.map(lambda _: httpx.post(url + "/v1/chat/completions", json=body, timeout=60), range(4))
+        )
+    codes = sorted(r.status_code for r in responses)
+    assert codes[0] == 200 and codes[-1] == 429, codes
+    busy = next(r for r in responses if r.status_code == 429)
+    assert busy.json()["error"]["type"] == "rate_limit_error" and busy.headers["retry-after"] == "1"
