@@ -173,7 +173,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.gpu
         else cpu_bench(args.base_model, args.augment)
     )
+    # Shared machines: the load average tells how much of the CPU this run really had.
     result.update(
+        load_avg_1m=round(os.getloadavg()[0], 2),
         python=platform.python_version(),
         machine=platform.machine(),
         measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
