@@ -109,8 +109,7 @@ class ServeConfig(BaseSettings):
                 raise ConfigError(
                     f"config file {yaml_path}: expected a mapping of settings, got {type(data)}"
                 )
-        env_only = cls.model_fields.keys() - data.keys()
-        env = _env_values(cls, env_only)
+        env = _env_values(cls, cls.model_fields.keys())
         merged = {**data, **env, **{k: v for k, v in overrides.items() if v not in (None, [], ())}}
         try:
             # init kwargs beat env in pydantic-settings, so env values were merged above by hand
