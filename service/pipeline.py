@@ -276,16 +276,30 @@ class Pipeline:
         if plan.adapter and plan.adapter.system_prompt and not any(m["role"] == "system" for m in messages):
             messages = [{"role": "system", "content": plan.adapter.system_prompt}, *messages]
         bos = self.tokenizer.bos_token or ""
-        plain = render_chat(messages, template, add_generation_prompt=True, bos_token=bos)
-        if plan.hits:
-            messages = with_context(messages, sources(plan.hits))
-            prompt = render_chat(messages, template, add_generation_prompt=True, bos_token=bos)
-        else:
-            prompt = plain
+        try:
+            plain = render_chat(messages, template, add_generation_prompt=True, bos_token=bos)
+            if plan.hits:
+                messages = with_context(messages, sources(plan.hits))
+                prompt = render_chat(messages, template, add_generation_prompt=True, bos_token=bos)
+            else:
+                prompt = plain
+        except Exception as exc:  # a template error is the request's fault (odd roles/order), not a 500
+            raise APIError(
+                400, f"messages cannot be rendered with the model's chat template: {exc}", param="messages"
+            ) from exc
         plan.messages = messages
         plan.prompt_ids = self.encode(prompt)
         if plan.hits:
             plan.retrieved_prompt_tokens = len(plan.prompt_ids) - len(self.encode(plain))
+        limit = getattr(self.engine, "max_context", None)
+        if limit and len(plan.prompt_ids) >= limit:
+            raise APIError(
+                400,
+                f"the prompt is {len(plan.prompt_ids)} tokens but the model's context is {limit}; "
+                "send fewer or shorter messages",
+                param="messages",
+                code="context_length_exceeded",
+            )
 
     def encode(self, text: str) -> list[int]:
         # The template already wrote BOS as text; adding special tokens again would double it.
@@ -295,12 +309,17 @@ class Pipeline:
         return GenerationRequest(
             prompt_ids=plan.prompt_ids,
             adapter=plan.adapter.name if plan.adapter else None,
-            max_tokens=req.token_limit(self.default_max_tokens),
+            max_tokens=self._room(plan, req.token_limit(self.default_max_tokens)),
             temperature=req.temperature if req.temperature is not None else 0.0,
             top_p=req.top_p if req.top_p is not None else 1.0,
             stop=tuple(req.stop_list()),
             seed=req.seed,
         )
+
+    def _room(self, plan: Plan, wanted: int) -> int:
+        """Never ask for more new tokens than the context has room for (finish_reason becomes "length")."""
+        limit = getattr(self.engine, "max_context", None)
+        return max(1, min(wanted, limit - len(plan.prompt_ids))) if limit else wanted
 
     async def complete(self, req: ChatCompletionRequest) -> tuple[Plan, GenerationResult]:
         """Plan + generate (or abstain) — the non-streaming path, also used by the eval modes."""

@@ -49,7 +49,10 @@ class EmbeddedEngine:
         timeout_s: float = 300.0,
     ) -> None:
         self._model = model  # becomes the PeftModel once an adapter is loaded
-        self._peft = hasattr(model, "peft_config")  # given an already wrapped model (eval shares one)
+        self._peft = hasattr(model, "peft_config")
+        self.max_context: int | None = getattr(
+            model.config, "max_position_embeddings", None
+        )  # given an already wrapped model (eval shares one)
         self.tokenizer = tokenizer
         self._initial = dict(adapters or {})
         self._names: list[str] = list(model.peft_config) if self._peft else []

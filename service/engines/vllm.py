@@ -40,6 +40,7 @@ class VLLMEngine:
         self._initial = dict(adapters or {})
         self._names: list[str] = []
         self.base_model: str | None = None
+        self.max_context: int | None = None
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.timeout_s = timeout_s
         self.max_concurrency = max_concurrency
@@ -60,6 +61,7 @@ class VLLMEngine:
         if not bases:
             raise EngineError(f"vLLM at {self.url} serves no base model")
         self.base_model = bases[0]
+        self.max_context = next(m.get("max_model_len") for m in models if m["id"] == self.base_model)
         self._names = [m["id"] for m in models if m.get("parent")]
         for name, path in self._initial.items():
             if name not in self._names:

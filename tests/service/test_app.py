@@ -177,6 +177,9 @@ def test_malformed_requests_get_openai_errors_never_5xx(serve):
         big = {"model": "imprint", "messages": [{"role": "user", "content": "x" * 5000}]}
         r = httpx.post(url + "/v1/chat/completions", json=big, timeout=30)
         assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+        long = {"model": "imprint-base", "messages": [{"role": "user", "content": "hi " * 1000}]}
+        r = httpx.post(url + "/v1/chat/completions", json=long, timeout=30)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded", r.text
         r = httpx.get(url + "/v1/nothing-here")
         assert r.status_code == 404 and r.json()["error"]["type"] == "not_found_error"
         # Unknown fields are accepted (and logged), like OpenAI's newer SDK fields.
