@@ -29,6 +29,15 @@ def run_serve(cfg: ServeConfig) -> None:
     from service.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if cfg.kb and not cfg.chroma_url:
+        from indexing.kb import list_kbs
+
+        names = [k.get("name") for k in list_kbs(cfg.home)]
+        if cfg.kb not in names:
+            raise SystemExit(
+                f"knowledge base {cfg.kb!r} not found (have: {names or 'none'}); build it first: "
+                f"imprint index PATH... --kb {cfg.kb}"
+            )
     with contextlib.ExitStack() as stack:
         if cfg.start_vllm:
             from deploy.vllm import VLLMLaunch, VLLMServer
