@@ -196,6 +196,14 @@ def _chroma_client(path: Path, chroma_url: str | None) -> Any:
         return _CLIENTS[key]
 
 
+def _close_client(path: Path) -> None:
+    """Close the embedded client for ``path`` so its folder can be deleted and later re-created."""
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.pop(str(path), None)
+    if client is not None and hasattr(client, "close"):
+        client.close()  # stops chroma's shared system for that path, else it keeps the deleted sqlite open
+
+
 def _chunk_from_chroma(cid: str, text: str, meta: dict[str, Any]) -> _Chunk:
     md = {k: v for k, v in meta.items() if k not in _INTERNAL_KEYS}
     doc_id = str(meta.get("doc_id") or meta.get("document_id"))
@@ -697,6 +705,9 @@ def delete_kb(name: str, home: Path | str | None = None) -> None:
         kb._drop_contents()
         (kb.root / "kb.json").unlink()
     _forget_kb(name, home)
+    kb._collection_obj = None
+    if not kb.manifest.get("chroma_url"):
+        _close_client(kb.root / "chroma")
     shutil.rmtree(kb.root, ignore_errors=True)
 
 

@@ -170,6 +170,8 @@ def test_filters_list_and_delete(docs: Path, home: Path) -> None:
     assert [m["name"] for m in list_kbs(home)] == ["shop"]
     delete_kb("shop", home=home)
     assert list_kbs(home) == [] and not kb.root.exists()
+    again = _open(home)  # same name, same process: a fresh, working KB
+    assert again.index([docs], progress=False).added == 6 and again.search("warranty", k=1)[0].doc_id
 
 
 def test_default_embedder_ranks_chinese_and_cross_language_queries(docs: Path, home: Path) -> None:
