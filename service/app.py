@@ -139,6 +139,16 @@ def build_engine(settings: ServeConfig, adapters: list[ServedAdapter]) -> tuple[
     ), tokenizer
 
 
+def dense_threshold_for(settings: ServeConfig, kb: Any) -> float:
+    """The configured threshold, else the one measured for the KB's embedder (cosine scales differ)."""
+    if settings.dense_threshold is not None:
+        return settings.dense_threshold
+    from indexing.embeddings import RELEVANCE_THRESHOLDS, canonical_name
+
+    embedder = canonical_name(str(getattr(kb, "manifest", {}).get("embedder", "")))
+    return RELEVANCE_THRESHOLDS.get(embedder, RouterConfig.dense_threshold)
+
+
 def open_kb(settings: ServeConfig) -> Any:
     # The process-wide instance: the mounted /v1/kb/{name}/reindex updates this same object, so the next
     # question sees the new facts without a restart.
@@ -177,7 +187,7 @@ def create_app(
             retrieval_k=settings.retrieval_k,
             default_max_tokens=settings.default_max_tokens,
             router=RouterConfig(
-                settings.dense_threshold,
+                dense_threshold_for(settings, the_kb),
                 settings.lexical_threshold,
                 settings.knowledge_threshold,
                 settings.max_context_hits,

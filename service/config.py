@@ -53,7 +53,8 @@ class ServeConfig(BaseSettings):
     home: Path | None = None
     chroma_url: str | None = None
     retrieval_k: int = Field(default=5, ge=1, le=50)
-    dense_threshold: float = Field(default=0.80, ge=0, le=1)
+    # None: the KB embedder's measured threshold (indexing.embeddings.RELEVANCE_THRESHOLDS)
+    dense_threshold: float | None = Field(default=None, ge=-1, le=1)
     lexical_threshold: float = Field(default=0.6, ge=0, le=1)
     knowledge_threshold: float = Field(default=0.6, ge=0, le=1)
     max_context_hits: int = Field(default=3, ge=1, le=20)

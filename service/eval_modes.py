@@ -40,8 +40,27 @@ def _pipeline(ctx: ModeContext) -> Any:
 
         kb = get_kb(ctx.kb)
     engine = EmbeddedEngine(model, tok, max_queue=10_000)
+    from service.app import dense_threshold_for
+    from service.config import ServeConfig
+    from service.router import RouterConfig
+
+    # The router settings `imprint serve` would use for this KB (env/defaults): eval measures the service.
+    settings = ServeConfig.load()
+    router = RouterConfig(
+        dense_threshold_for(settings, kb),
+        settings.lexical_threshold,
+        settings.knowledge_threshold,
+        settings.max_context_hits,
+    )
     pipeline = Pipeline(
-        engine, tok, adapters, kb=kb, default_max_tokens=ctx.max_new_tokens, base_chat_template=template
+        engine,
+        tok,
+        adapters,
+        kb=kb,
+        router=router,
+        retrieval_k=settings.retrieval_k,
+        default_max_tokens=ctx.max_new_tokens,
+        base_chat_template=template,
     )
     ctx.cache["pipeline"] = pipeline
     return pipeline
