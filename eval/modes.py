@@ -40,6 +40,9 @@ class ModeContext:
     def model(self) -> tuple[Any, Any, str, str | None]:
         """(model, tokenizer, chat_template, system_prompt), loaded once; peft-wrapped with an adapter."""
         if "model" not in self.cache:
+            import warnings
+
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
             from training.adapter import read_adapter
             from training.models import DEFAULT_BASE_MODEL, load_base_model, resolve_base_model
 

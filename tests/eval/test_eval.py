@@ -124,7 +124,9 @@ def test_family_adapter_before_after(family_adapter: Path, family_questions_file
     """The acceptance bar: base ≤ 2/9 and fine-tuned ≥ 8/9 on the nine training questions."""
     from eval.run import EvalConfig, answer_all
 
-    cfg = EvalConfig.build(questions=family_questions_file, adapter=family_adapter, modes=["base", "ft"])
+    cfg = EvalConfig.build(
+        questions=family_questions_file, adapter=family_adapter, modes=["base", "ft"], max_new_tokens=32
+    )
     summary = summarize(answer_all(cfg, load_questions(family_questions_file)))
     assert summary["base"]["seen"]["correct"] <= 2
     assert summary["ft"]["seen"]["correct"] >= 8
