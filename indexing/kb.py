@@ -52,11 +52,16 @@ from indexing.tokenize import tokenize
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES = ("hybrid", "dense", "bm25")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-# Hybrid = convex fusion with BM25 share 0.2. eval/bench/retrieval_quality.md: with the default embedder it
-# keeps dense's hit@3 (0.98; Chinese 1.00) where reciprocal-rank fusion at 1:1..3:1 drops to 0.89-0.91,
-# because BM25 alone misses paraphrases (hit@3 0.63) and RRF gives its rank-1 guess as much say as dense's.
-BM25_ALPHA = 0.2
-RRF_K = 60  # for rrf_fuse, the alternative the benchmark compares
+# Hybrid = z-scored cosine + w * z-scored BM25 over the union of both candidate lists (see zscore_fuse).
+# Measured (eval/bench/results/retrieval_quality.md, index_cost.md): BM25 alone misses paraphrases and
+# cross-language questions (hit@3 0.63), so its everyday weight is small, 0.3: hybrid keeps dense's
+# hit@3 of 0.98 (Chinese 1.00). But when the question names an identifier (a token with a digit that is in
+# the index: a model number, an error code, a SKU) dense embeddings blur near-identical documents (hit@1 0.07
+# on 2,000 product sheets) and BM25 is decisive (0.90), so there its weight is 1.5. Reciprocal-rank fusion
+# did worse on both (0.91-0.96 hit@3, 0.12 on identifiers).
+BM25_WEIGHT = 0.3
+BM25_WEIGHT_IDENTIFIER = 1.5
+RRF_K = 60  # for rrf_fuse, an alternative the benchmark compares
 BATCH_DOCS = 64
 # Chroma's own bookkeeping keys (llama-index adds them); not user metadata.
 _INTERNAL_KEYS = {"_node_content", "_node_type", "document_id", "ref_doc_id"}
@@ -69,6 +74,20 @@ def rrf_fuse(rankings: list[list[str]], weights: list[float], k: int = RRF_K) ->
         for rank, cid in enumerate(ranking, start=1):
             fused[cid] = fused.get(cid, 0.0) + weight / (k + rank)
     return fused
+
+
+def zscore_fuse(cosine: dict[str, float], bm25: dict[str, float], bm25_weight: float) -> dict[str, float]:
+    """``z(cosine) + bm25_weight * z(bm25)`` per candidate, z-scores taken over the candidates. Standardising
+    puts both signals on one scale whatever the embedder's cosine range (USE: 0.1-0.6, e5: 0.8-0.9)."""
+
+    def z(values: dict[str, float]) -> dict[str, float]:
+        arr = np.array(list(values.values()), dtype=np.float64)
+        std = float(arr.std()) if len(arr) > 1 else 0.0
+        mean = float(arr.mean()) if len(arr) else 0.0
+        return {c: (v - mean) / std if std > 0 else 0.0 for c, v in values.items()}
+
+    zc, zb = z(cosine), z(bm25)
+    return {c: zc[c] + bm25_weight * zb.get(c, 0.0) for c in cosine}
 
 
 def convex_fuse(dense: dict[str, float], bm25: dict[str, float], alpha: float) -> dict[str, float]:
@@ -141,6 +160,17 @@ class _Chunk:
     text: str
     metadata: dict[str, Any]
     tokens: list[str]
+
+
+@dataclass(frozen=True)
+class _View:
+    """What searches read: chunks and their BM25 index as of one finished index run (never mutated)."""
+
+    chunks: dict[str, _Chunk]
+    bm25: Any
+    ids: list[str]  # BM25 row -> chunk id
+    pos: dict[str, int]  # chunk id -> BM25 row
+    key: tuple[int, ...] | None  # identity of the chunks.pkl it came from
 
 
 def _now() -> str:
@@ -222,7 +252,7 @@ class KnowledgeBase:
         # (chunks, bm25 index, ids, chunks.pkl mtime) swapped in whole, so a search running while the same
         # process re-indexes never sees a half-updated chunk table.
         self._chunks: dict[str, _Chunk] = {}
-        self._view: tuple[dict[str, _Chunk], Any, list[str], tuple[int, ...] | None] | None = None
+        self._view: _View | None = None
         self._read_lock = threading.RLock()
         self._collection_obj: Any = None
 
@@ -551,7 +581,7 @@ class KnowledgeBase:
         path = self.root / "chunks.pkl"
         return pickle.loads(path.read_bytes()) if path.exists() else {}
 
-    def _reader_view(self) -> tuple[dict[str, _Chunk], Any, list[str]]:
+    def _reader_view(self) -> _View:
         """(chunks, BM25 index, ids) as of the last finished index run, in this process or another."""
         import bm25s
 
@@ -561,17 +591,17 @@ class KnowledgeBase:
         st = path.stat() if path.exists() else None
         key = (st.st_ino, st.st_mtime_ns, st.st_size) if st else None
         view = self._view
-        if view is None or view[3] != key:
+        if view is None or view.key != key:
             with self._read_lock:
                 view = self._view
-                if view is None or view[3] != key:
+                if view is None or view.key != key:
                     chunks = self._read_chunks()
                     ids = [cid for cid, ch in chunks.items() if ch.tokens]
                     index = bm25s.BM25()
                     if ids:
                         index.index([chunks[c].tokens for c in ids], show_progress=False)
-                    view = self._view = (chunks, index, ids, key)
-        return view[0], view[1], view[2]
+                    view = self._view = _View(chunks, index, ids, {c: i for i, c in enumerate(ids)}, key)
+        return view
 
     def _hit(
         self, cid: str, text: str, md: dict[str, Any], score: float, dense: float | None, bm25: float | None
@@ -594,13 +624,12 @@ class KnowledgeBase:
         )
 
     def _dense(
-        self, query: str, n: int, filters: dict[str, Any] | None
+        self, q: np.ndarray, n: int, filters: dict[str, Any] | None
     ) -> list[tuple[str, str, dict, float]]:
         collection = self._collection
-        total = len(self._reader_view()[0]) or collection.count()  # equal after every finished index run
+        total = len(self._reader_view().chunks) or collection.count()  # equal after every finished index run
         if total == 0:
             return []
-        q = self.embedder.encode([query], is_query=True)[0]
         where: dict[str, Any] | None = None
         if filters:
             clauses = [{k: v} for k, v in filters.items()]
@@ -618,25 +647,21 @@ class KnowledgeBase:
             )
         ]
 
+    @staticmethod
     def _sparse(
-        self,
-        query: str,
-        n: int,
-        filters: dict[str, Any] | None,
-        view: tuple[dict[str, _Chunk], Any, list[str]],
-    ) -> list[tuple[str, float]]:
-        chunks, index, ids = view
-        if not ids:
-            return []
-        tokens = [t for t in tokenize(query) if t in index.vocab_dict]
-        if not tokens:
-            return []
-        scores = index.get_scores(tokens)
+        tokens: list[str], n: int, filters: dict[str, Any] | None, view: _View
+    ) -> tuple[list[tuple[str, float]], np.ndarray]:
+        """(top ``n`` (chunk id, BM25 score) with score > 0, the score of every chunk by BM25 row)."""
+        if not view.ids or not tokens:
+            return [], np.zeros(len(view.ids))
+        scores = view.bm25.get_scores(tokens)
         if filters:
-            mask = np.array([all(chunks[c].metadata.get(k) == v for k, v in filters.items()) for c in ids])
+            mask = np.array(
+                [all(view.chunks[c].metadata.get(k) == v for k, v in filters.items()) for c in view.ids]
+            )
             scores = np.where(mask, scores, 0.0)
         top = np.argsort(-scores)[:n]
-        return [(ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        return [(view.ids[i], float(scores[i])) for i in top if scores[i] > 0], scores
 
     def search(
         self, query: str, *, k: int = 5, mode: Mode = "hybrid", filters: dict[str, Any] | None = None
@@ -648,27 +673,37 @@ class KnowledgeBase:
             return []
         pool = max(4 * k, 20)
         view = self._reader_view()
-        chunks = view[0]
-        dense = self._dense(query, pool, filters) if mode in ("hybrid", "dense") else []
-        sparse = self._sparse(query, pool, filters, view) if mode in ("hybrid", "bm25") else []
+        tokens = [t for t in tokenize(query) if t in view.bm25.vocab_dict] if view.ids else []
+        if mode == "bm25":
+            sparse, _ = self._sparse(tokens, k, filters, view)
+            return [self._hit(c, view.chunks[c].text, view.chunks[c].metadata, s, None, s) for c, s in sparse]
+        q = self.embedder.encode([query], is_query=True)[0]
+        dense = self._dense(q, pool, filters)
         if mode == "dense":
             return [self._hit(c, t, m, s, s, None) for c, t, m, s in dense[:k]]
-        if mode == "bm25":
-            return [self._hit(c, chunks[c].text, chunks[c].metadata, s, None, s) for c, s in sparse[:k]]
-        fused = convex_fuse({c: s for c, _t, _m, s in dense}, dict(sparse), BM25_ALPHA)
-        dense_by_id = {c: (t, m, s) for c, t, m, s in dense}
-        bm25_by_id = dict(sparse)
+        sparse, all_bm25 = self._sparse(tokens, pool, filters, view)
+        # Score the union of both candidate lists on both signals: the exact cosine of BM25-only candidates
+        # (their vectors fetched from Chroma) and the BM25 score of dense-only ones.
+        found = {c: (t, m, s) for c, t, m, s in dense}
+        missing = [c for c, _ in sparse if c not in found]
+        if missing:
+            got = self._collection.get(ids=missing, include=["documents", "metadatas", "embeddings"])
+            for cid, text, meta, emb in zip(
+                got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
+            ):
+                found[cid] = (text, meta, float(np.dot(q, np.asarray(emb, dtype=np.float32))))
+        cosine = {c: v[2] for c, v in found.items()}
+        bm25 = {c: float(all_bm25[view.pos[c]]) if c in view.pos else 0.0 for c in found}
+        weight = BM25_WEIGHT_IDENTIFIER if any(any(ch.isdigit() for ch in t) for t in tokens) else BM25_WEIGHT
+        fused = zscore_fuse(cosine, bm25, weight)
         hits = []
         for cid in sorted(fused, key=lambda c: -fused[c])[:k]:
-            if cid in dense_by_id:
-                text, meta, sim = dense_by_id[cid]
-            else:
-                text, meta, sim = chunks[cid].text, chunks[cid].metadata, None
-            hits.append(self._hit(cid, text, meta, fused[cid], sim, bm25_by_id.get(cid)))
+            text, meta, sim = found[cid]
+            hits.append(self._hit(cid, text, meta, fused[cid], sim, bm25[cid]))
         return hits
 
     def stats(self) -> dict[str, Any]:
-        chunks = self._reader_view()[0]
+        chunks = self._reader_view().chunks
         size = sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
         return {
             "name": self.name,
