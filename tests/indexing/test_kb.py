@@ -244,3 +244,21 @@ def test_relevance_threshold_separates_on_and_off_topic(docs: Path, home: Path) 
             q,
             top.dense_similarity,
         )
+
+
+def test_hybrid_finds_the_document_an_identifier_names(tmp_path: Path, home: Path) -> None:
+    root = tmp_path / "sheets"
+    root.mkdir()
+    for i in range(40):  # near-identical sheets that differ only by model number and values
+        (root / f"m{i:03d}.md").write_text(
+            f"# Lamp model {1000 + i}\n\nThe lamp model {1000 + i} has a warranty of {i % 5 + 1} years "
+            f"and costs {100 + i} yuan.\n",
+            encoding="utf-8",
+        )
+    kb = _open(home, "sheets")
+    kb.index([root], progress=False)
+    for i in (3, 17, 29):
+        hits = kb.search(f"warranty of lamp model {1000 + i}", k=3)
+        assert hits[0].doc_id == f"m{i:03d}.md", [h.doc_id for h in hits]
+        assert all(h.dense_similarity is not None and h.bm25_score is not None for h in hits)
+        assert kb.search(f"{1000 + i}型台灯保修几年", k=1)[0].doc_id == f"m{i:03d}.md"
