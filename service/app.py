@@ -139,14 +139,35 @@ def build_engine(settings: ServeConfig, adapters: list[ServedAdapter]) -> tuple[
     ), tokenizer
 
 
+def router_config(settings: ServeConfig, kb: Any) -> RouterConfig:
+    """RouterConfig from the settings; per-embedder thresholds where the settings leave them open."""
+    from service.router import SEMANTIC_THRESHOLDS
+
+    semantic = settings.semantic_threshold
+    if semantic is None:
+        semantic = SEMANTIC_THRESHOLDS.get(_embedder_name(kb)) if kb is not None else None
+    return RouterConfig(
+        dense_threshold=dense_threshold_for(settings, kb),
+        lexical_threshold=settings.lexical_threshold,
+        knowledge_threshold=settings.knowledge_threshold,
+        max_context_hits=settings.max_context_hits,
+        semantic_threshold=semantic if semantic is not None and semantic <= 1 else None,
+    )
+
+
+def _embedder_name(kb: Any) -> str:
+    from indexing.embeddings import canonical_name
+
+    return canonical_name(str(getattr(kb, "manifest", {}).get("embedder", "")))
+
+
 def dense_threshold_for(settings: ServeConfig, kb: Any) -> float:
     """The configured threshold, else the one measured for the KB's embedder (cosine scales differ)."""
     if settings.dense_threshold is not None:
         return settings.dense_threshold
-    from indexing.embeddings import RELEVANCE_THRESHOLDS, canonical_name
+    from indexing.embeddings import RELEVANCE_THRESHOLDS
 
-    embedder = canonical_name(str(getattr(kb, "manifest", {}).get("embedder", "")))
-    return RELEVANCE_THRESHOLDS.get(embedder, RouterConfig.dense_threshold)
+    return RELEVANCE_THRESHOLDS.get(_embedder_name(kb), RouterConfig.dense_threshold)
 
 
 def open_kb(settings: ServeConfig) -> Any:
@@ -186,12 +207,7 @@ def create_app(
             kb=the_kb,
             retrieval_k=settings.retrieval_k,
             default_max_tokens=settings.default_max_tokens,
-            router=RouterConfig(
-                dense_threshold_for(settings, the_kb),
-                settings.lexical_threshold,
-                settings.knowledge_threshold,
-                settings.max_context_hits,
-            ),
+            router=router_config(settings, the_kb),
         )
         log.info("serving %s engine, adapters=%s kb=%s", eng.kind, [a.name for a in adapters], settings.kb)
         try:

