@@ -24,8 +24,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextmanager
-def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int | None = None,
-                    startup_timeout_s: float = 600.0) -> Iterator[str]:
+def serve_in_thread(
+    app: FastAPI, host: str = "127.0.0.1", port: int | None = None, startup_timeout_s: float = 600.0
+) -> Iterator[str]:
     """Start uvicorn on a thread, wait until the app's startup (model loading) finished, stop it on exit."""
     port = port or free_port(host)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
