@@ -291,7 +291,10 @@ def create_app(
         t0 = time.perf_counter()
         route = "unrouted"
         try:
-            plan = await asyncio.wait_for(p.plan(req), settings.request_timeout_s)
+            try:
+                plan = await asyncio.wait_for(p.plan(req), settings.request_timeout_s)
+            except TimeoutError as exc:
+                raise APIError(504, f"retrieval took longer than {settings.request_timeout_s:.0f} s") from exc
             route = plan.route
             for why in plan.decision.get("hits", []):
                 metrics.retrieval_hits.labels(relevant=str(why["relevant"]).lower()).inc()
