@@ -470,18 +470,14 @@ class KnowledgeBase:
             added = sum(1 for d in todo if d.id_ not in old_hashes)
             deleted_ids = sorted(set(old_hashes) - new_ids)
             embedded = 0
-            if todo or deleted_ids:
+            if todo or deleted_ids or dirty.exists():
                 dirty.touch()
                 embedded = self._apply(docstore, todo, deleted_ids, progress)
-            self.manifest.update(
-                paths=roots,
-                updated=_now(),
-                documents=len(new_ids),
-                chunks=len(self._chunks),
-                dim=self.embedder.dim,
-            )
-            self._save_manifest()
-            dirty.unlink(missing_ok=True)
+                self.manifest.update(
+                    updated=_now(), documents=len(new_ids), chunks=len(self._chunks), dim=self.embedder.dim
+                )
+                self._save_manifest()
+                dirty.unlink()
         return IndexReport(
             added=added,
             updated=len(todo) - added,
