@@ -145,7 +145,7 @@ def run_search(cfg: SearchConfig, console: Console | None = None) -> list[dict[s
             f"[bold]{i}. {h['doc_id']}[/bold] § {h['heading']} [{h['start_char']}:{h['end_char']}]  "
             f"score {h['score']:.4f}  cosine {sim}  bm25 {h['bm25_score'] or 0:.2f}"
         )
-        console.print(f"   {h['text'][:300]}", markup=False, highlight=False)
+        console.print("   " + h["text"][:300].replace("\n", "\n   "), markup=False, highlight=False)
     return hits
 
 
