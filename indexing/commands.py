@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from rich.console import Console
 from rich.table import Table
 
@@ -22,9 +22,24 @@ class ConfigError(ValueError):
     """Every problem in a command's flags, one per line, each with its fix."""
 
 
-class IndexConfig(BaseModel):
+class _Config(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    @classmethod
+    def build(cls, **values: Any) -> Any:
+        """Validate ``values``; every problem (type errors included) comes back as one ConfigError."""
+        try:
+            return cls(**values)
+        except ValidationError as e:
+            lines = []
+            for err in e.errors():
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                where = ".".join(str(p) for p in err["loc"])
+                lines.append(f"{where}: {msg}" if where else msg)
+            raise ConfigError("\n".join(lines)) from None
+
+
+class IndexConfig(_Config):
     kb: str
     paths: list[Path] = []
     embedder: str | None = None
@@ -53,9 +68,7 @@ class IndexConfig(BaseModel):
         return self
 
 
-class SearchConfig(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class SearchConfig(_Config):
     query: str
     kb: str
     k: int = 5

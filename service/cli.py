@@ -143,7 +143,7 @@ def demo_cmd(
 
 
 
-# ── indexing (index, search, kb) ─────────────────────────────────────────────────────────────────────────────
+# ── indexing (index, search, kb) ────────────────────────────────────────────────────────────────────────────
 def _indexing_errors() -> tuple[type[Exception], ...]:
     from indexing.commands import ConfigError
     from indexing.kb import KBError
@@ -166,8 +166,8 @@ def index_cmd(
     from indexing.commands import IndexConfig, run_index
 
     try:
-        cfg = IndexConfig(kb=kb, paths=paths or [], embedder=embedder, chroma_url=chroma_url, rebuild=rebuild,
-                          chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        cfg = IndexConfig.build(kb=kb, paths=paths or [], embedder=embedder, chroma_url=chroma_url,
+                                rebuild=rebuild, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
         run_index(cfg)
     except _indexing_errors() as e:
         typer.secho(str(e), fg="red", err=True)
@@ -187,8 +187,9 @@ def search_cmd(
     from indexing.commands import SearchConfig, parse_filters, run_search
 
     try:
-        run_search(SearchConfig(query=query, kb=kb, k=k, mode=mode, filters=parse_filters(filters or []),
-                                as_json=as_json))
+        cfg = SearchConfig.build(query=query, kb=kb, k=k, mode=mode, filters=parse_filters(filters or []),
+                                 as_json=as_json)
+        run_search(cfg)
     except _indexing_errors() as e:
         typer.secho(str(e), fg="red", err=True)
         raise typer.Exit(1) from e

