@@ -368,9 +368,9 @@ def raft_examples(
 def build_retrieval_examples(
     examples: list[Chat], *, kb: str | None, n_reading: int, seed: int
 ) -> list[Chat]:
-    """Extra training chats: RAFT from ``examples`` (+ the KB ``kb`` when given) and ``n_reading`` synthetic
-    reading examples. With a KB and ``n_reading == 0`` a default of 200 reading examples is used: RAFT alone
-    teaches abstaining, not reading."""
+    """The COMPLETE training set: ``examples`` unchanged, then RAFT chats built from them (+ the KB ``kb``
+    when given), then ``n_reading`` synthetic reading examples. With a KB and ``n_reading == 0`` a default of
+    200 reading examples is used: RAFT alone teaches abstaining, not reading."""
     search = None
     if kb is not None:
         from indexing.kb import get_kb
@@ -381,8 +381,8 @@ def build_retrieval_examples(
             return knowledge_base.search(q, k=3)
 
         n_reading = n_reading or 200
-    out = raft_examples(_qa_pairs(examples), search, seed=seed) if (kb is not None or n_reading) else []
-    return out + reading_curriculum(n_reading, seed=seed + 1)
+    extra = raft_examples(_qa_pairs(examples), search, seed=seed) if (kb is not None or n_reading) else []
+    return [*examples, *extra, *reading_curriculum(n_reading, seed=seed + 1)]
 
 
 if __name__ == "__main__":

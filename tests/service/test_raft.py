@@ -101,9 +101,10 @@ def test_build_retrieval_examples_sizes():
         [{"role": "system", "content": "家里有两个孩子。"}],
     ]
     out = build_retrieval_examples(chats, kb=None, n_reading=30, seed=1)
-    assert len(out) == 1 + 30  # one abstain example for the QA pair + the curriculum
-    assert out[0][1]["content"] == "不知道。"
-    assert build_retrieval_examples(chats, kb=None, n_reading=0, seed=1) == []
+    # the complete training set: the user's chats first, one abstain example per QA pair, then the curriculum
+    assert len(out) == 2 + 1 + 30
+    assert out[:2] == chats and out[2][1]["content"] == "不知道。"
+    assert build_retrieval_examples(chats, kb=None, n_reading=0, seed=1) == chats
 
 
 @pytest.mark.parametrize("seed", [0, 1])
