@@ -14,6 +14,7 @@ Deterministic for a given seed.
 from __future__ import annotations
 
 import random
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -337,31 +338,67 @@ def _qa_pairs(examples: list[Chat]) -> list[tuple[str, str]]:
     return pairs
 
 
+NEW_NAMES = ["TOM", "KEN", "LUCY", "AMY", "BEN", "LEO", "MAX", "ZOE", "NINA", "OSCAR", "RUBY", "IVY"]
+UPDATE_TITLE: dict[Language, str] = {"zh": "最新信息", "en": "Latest update"}
+_NUMBER = re.compile(r"\d+")
+_LATIN_NAME = re.compile(r"(?<![A-Za-z])[A-Za-z]{2,}(?![A-Za-z])")  # not \b: CJK counts as a word char
+
+
+def counterfactual(answer: str, rng: random.Random) -> str | None:
+    """The answer with its distinctive values changed (numbers → other numbers, Latin names → other names), or
+    None when nothing can be changed safely. Trains "the document wins over what you memorised"."""
+    changed = _NUMBER.sub(lambda m: str(int(m.group()) + rng.randrange(1, 9)), answer)
+
+    def rename(m: re.Match[str]) -> str:
+        word = m.group()
+        new = rng.choice([n for n in NEW_NAMES if n.lower() != word.lower()])
+        return new if word.isupper() else new.capitalize() if word[0].isupper() else new.lower()
+
+    changed = _LATIN_NAME.sub(rename, changed)
+    return changed if changed != answer else None
+
+
+def _with_golden(
+    rng: random.Random, question: str, golden: ContextSource, answer: str, lang: Language
+) -> Chat:
+    distractors = [_doc(rng, lang, rng.choice(SHAPES), set()).source for _ in range(rng.randrange(1, 3))]
+    pos = rng.randrange(len(distractors) + 1)
+    sources = [*distractors[:pos], golden, *distractors[pos:]]
+    return chat(question, sources, cite(answer.rstrip(), pos + 1))
+
+
 def raft_examples(
-    pairs: list[tuple[str, str]], search: Callable[[str], list[Any]] | None, *, seed: int
+    pairs: list[tuple[str, str]], search: Callable[[str], list[Any]] | None, *, seed: int, updates: int = 2
 ) -> list[Chat]:
-    """RAFT from the user's QA pairs: golden KB chunk (the one holding the answer) among fictional distractors
-    → the answer citing it; fictional distractors only → abstain. Real documents are never distractors: the
-    model must not learn to ignore the very documents it will need when they change."""
+    """RAFT from the user's QA pairs, always among FICTIONAL distractors (real documents never are: the model
+    must not learn to ignore the very documents it will need when they change):
+
+    - the golden KB chunk holding the answer (when a KB is given) → the answer citing it;
+    - ``updates`` counterfactual "latest update" documents stating a CHANGED answer → the changed answer,
+      cited: fresh documents beat what the adapter memorised (the router only attaches context to a question
+      the adapter knows when a newer document exists, so this is exactly the case it meets).
+
+    No "known question + irrelevant context → I don't know" examples: they teach the model to refuse known
+    questions whenever context is present (see the calibration notes); the curriculum's unanswerable
+    examples teach abstaining instead."""
     from service.router import lexical_coverage
 
     rng = random.Random(seed)
     out: list[Chat] = []
     for question, answer in pairs:
         lang = detect_language(question)
-        distractors = [_doc(rng, lang, rng.choice(SHAPES), set()).source for _ in range(rng.randrange(1, 3))]
-        golden = None
         if search is not None:
-            golden = next((h for h in search(question) if lexical_coverage(answer, h.text) >= 0.6), None)
-        if golden is not None:
-            pos = rng.randrange(len(distractors) + 1)
-            sources = [
-                *distractors[:pos],
-                ContextSource(golden.text, golden.title, golden.heading),
-                *distractors[pos:],
-            ]
-            out.append(chat(question, sources, cite(answer.rstrip(), pos + 1)))
-        out.append(chat(question, distractors, ABSTAIN_TEXT[lang]))
+            hit = next((h for h in search(question) if lexical_coverage(answer, h.text) >= 0.6), None)
+            if hit is not None:
+                golden = ContextSource(hit.text, hit.title, hit.heading)
+                out.append(_with_golden(rng, question, golden, answer, lang))
+        for _ in range(updates):
+            changed = counterfactual(answer, rng)
+            if changed is None:
+                break
+            out.append(
+                _with_golden(rng, question, ContextSource(changed, title=UPDATE_TITLE[lang]), changed, lang)
+            )
     return out
 
 

@@ -13,6 +13,7 @@ from training.raft import (
     EN_PERSON,
     ZH_PERSON,
     build_retrieval_examples,
+    counterfactual,
     raft_examples,
     reading_curriculum,
     reading_example,
@@ -85,14 +86,26 @@ def test_raft_uses_the_golden_kb_chunk_among_fictional_distractors(tmp_path: Pat
     kb.index([docs], progress=False)
     pairs = [("老大是谁?", "老大是哥哥JIM。")]
     out = raft_examples(pairs, lambda q: kb.search(q, k=3), seed=5)
-    assert len(out) == 2
-    read, abstain = out
+    assert len(out) == 3  # golden chunk + two counterfactual updates
+    read, *updates = out
     sources = sources_of(read[0]["content"])
     cited = int(re.findall(r"\[(\d+)\]$", read[1]["content"])[0])
     assert read[1]["content"] == f"老大是哥哥JIM。[{cited}]"
     assert "JIM" in sources[cited] and sum("JIM" in s for s in sources.values()) == 1
     assert "星光台灯" not in read[0]["content"]  # real documents are never used as distractors
-    assert abstain[1]["content"] == "不知道。" and "JIM" not in abstain[0]["content"]
+    for upd in updates:  # the document changed: the answer follows it, not what was memorised
+        answer = upd[1]["content"]
+        n = int(re.findall(r"\[(\d+)\]$", answer)[0])
+        assert "JIM" not in upd[0]["content"] and "JIM" not in answer
+        assert re.sub(r"\[\d+\]$", "", answer) in sources_of(upd[0]["content"])[n]
+        assert re.fullmatch(r"老大是哥哥[A-Z]+。\[\d\]", answer), answer
+
+
+def test_counterfactual_changes_numbers_and_names_only():
+    rng = random.Random(0)
+    assert counterfactual("老大是哥哥JIM。", rng) == "老大是哥哥MAX。"
+    assert counterfactual("哥哥JIM今年10岁。", random.Random(3)) != "哥哥JIM今年10岁。"
+    assert counterfactual("老大喜欢吃肉。", rng) is None
 
 
 def test_build_retrieval_examples_sizes():
@@ -101,9 +114,9 @@ def test_build_retrieval_examples_sizes():
         [{"role": "system", "content": "家里有两个孩子。"}],
     ]
     out = build_retrieval_examples(chats, kb=None, n_reading=30, seed=1)
-    # the complete training set: the user's chats first, one abstain example per QA pair, then the curriculum
-    assert len(out) == 2 + 1 + 30
-    assert out[:2] == chats and out[2][1]["content"] == "不知道。"
+    # the complete training set: the user's chats, two "the document changed" examples, the curriculum
+    assert len(out) == 2 + 2 + 30
+    assert out[:2] == chats and "JIM" not in out[2][1]["content"]
     assert build_retrieval_examples(chats, kb=None, n_reading=0, seed=1) == chats
 
 
