@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 # Enough reading examples that the 270M model learns to copy a value from a context (the calibration notes:
 # 19 made-up examples moved fresh facts from 0/5 to 3–4/5), few enough to train in minutes on 2 cores.
-READING_EXAMPLES = 60
+READING_EXAMPLES = 24
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +31,7 @@ def family_reading_adapter(family_train_file: Path, tmp_path_factory: pytest.Tem
             output=out,
             suffix="family",
             reading_examples=READING_EXAMPLES,
-            n_epochs=3,
+            n_epochs=6,
             batch_size=8,
             learning_rate_multiplier=2,
             progress=False,
