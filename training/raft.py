@@ -339,6 +339,7 @@ def _qa_pairs(examples: list[Chat]) -> list[tuple[str, str]]:
 
 
 NEW_NAMES = ["TOM", "KEN", "LUCY", "AMY", "BEN", "LEO", "MAX", "ZOE", "NINA", "OSCAR", "RUBY", "IVY"]
+DEFAULT_READING_WITH_KB = 64
 UPDATE_TITLE: dict[Language, str] = {"zh": "最新信息", "en": "Latest update"}
 _NUMBER = re.compile(r"\d+")
 _LATIN_NAME = re.compile(r"(?<![A-Za-z])[A-Za-z]{2,}(?![A-Za-z])")  # not \b: CJK counts as a word char
@@ -407,7 +408,7 @@ def build_retrieval_examples(
 ) -> list[Chat]:
     """The COMPLETE training set: ``examples`` unchanged, then RAFT chats built from them (+ the KB ``kb``
     when given), then ``n_reading`` synthetic reading examples. With a KB and ``n_reading == 0`` a default of
-    200 reading examples is used: RAFT alone teaches abstaining, not reading."""
+    64 reading examples is used (24 already taught the 270M model to read; see eval/examples/shop)."""
     search = None
     if kb is not None:
         from indexing.kb import get_kb
@@ -417,7 +418,7 @@ def build_retrieval_examples(
         def search(q: str) -> list[Any]:
             return knowledge_base.search(q, k=3)
 
-        n_reading = n_reading or 200
+        n_reading = n_reading or DEFAULT_READING_WITH_KB
     extra = raft_examples(_qa_pairs(examples), search, seed=seed) if (kb is not None or n_reading) else []
     return [*examples, *extra, *reading_curriculum(n_reading, seed=seed + 1)]
 

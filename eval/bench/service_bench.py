@@ -5,7 +5,7 @@ clients on the embedded engine (the real app on uvicorn, driven by the openai SD
     python -m eval.bench.service_bench --base-model gemma3-270m     # the embedded default model
     python -m eval.bench.service_bench --adapter DIR     # a trained adapter instead of a random one
 
-Writes eval/bench/results/service_bench.json (+ .md) and prints the table. Goal: overhead p50 < 10 ms.
+Writes eval/bench/results/service_bench_<base>.json (+ .md) and prints the table. Goal: overhead p50 < 10 ms.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # ── save: JSON + markdown + printed table ──
     result = {
         "base_model": args.base_model,
-        "adapter": str(args.adapter or "random LoRA r=16"),
+        "adapter": adapter.name if args.adapter else "random LoRA r=16",
         "max_tokens": args.max_tokens,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "router_decide_us_p50": round(router_decide_us(), 1),
@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "throughput": throughput,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "service_bench.json").write_text(json.dumps(result, indent=2))
+    stem = f"service_bench_{args.base_model.replace('/', '_')}"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2))
     table = Table(title=f"service bench ({args.base_model}, {args.max_tokens} new tokens)")
     for col in ("measure", "value"):
         table.add_column(col)
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         table.add_row(*row)
     Console().print(table)
     md = "| measure | value |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows) + "\n"
-    (RESULTS / "service_bench.md").write_text(f"# {table.title}\n\n{md}")
+    (RESULTS / f"{stem}.md").write_text(f"# {table.title}\n\n{md}")
     return result
 
 
