@@ -26,7 +26,8 @@ MESSAGE_KEYS = {"role", "content", "weight", "name"}
 MIN_RECOMMENDED_EXAMPLES = 10
 KNOWLEDGE_NOTE = (
     "system-only record → kept as knowledge, not a training example; "
-    "it is saved with the adapter and indexed when you pass --kb"
+    "it is saved with the adapter as knowledge.md (make it retrievable with "
+    "`imprint index ADAPTER_DIR/knowledge.md --kb NAME`)"
 )
 
 Severity = Literal["error", "warning", "info"]
