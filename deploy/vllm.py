@@ -204,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd, env = build_command(launch)
         print(" ".join(f"{k}={v}" for k, v in env.items()), " ".join(cmd))
         return 0
+    # SIGTERM (systemd, kill) must run the cleanup below, or the vLLM process group outlives us.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with VLLMServer(launch) as server:
         print(f"vLLM ready at {server.url} (Ctrl-C stops it)")
         with contextlib.suppress(KeyboardInterrupt):

@@ -129,13 +129,18 @@ def build_engine(settings: ServeConfig, adapters: list[ServedAdapter]) -> tuple[
             max_queue=settings.max_queue,
             timeout_s=settings.request_timeout_s,
         ), tokenizer
+    from service.engines.embedded import end_of_turn_ids
     from service.engines.vllm import VLLMEngine
 
     tok_dir = str(adapters[0].path) if adapters else resolve_base_model(base_name).path
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)
     assert settings.vllm_url, "ServeConfig guarantees a vLLM URL for the vllm engine"
     return VLLMEngine(
-        settings.vllm_url, adapters=paths, api_key=settings.vllm_api_key, timeout_s=settings.request_timeout_s
+        settings.vllm_url,
+        adapters=paths,
+        api_key=settings.vllm_api_key,
+        timeout_s=settings.request_timeout_s,
+        stop_token_ids=end_of_turn_ids(tokenizer),
     ), tokenizer
 
 

@@ -36,6 +36,14 @@ T = TypeVar("T")
 END_OF_TURN = ("<end_of_turn>", "<|im_end|>", "<|endoftext|>", "<eos>")
 
 
+def end_of_turn_ids(tokenizer: Any) -> list[int]:
+    """Ids that end an answer: EOS plus the chat templates' end-of-turn markers (both engines use them)."""
+    vocab = tokenizer.get_vocab()
+    return sorted(
+        {i for i in [tokenizer.eos_token_id, *(vocab.get(t) for t in END_OF_TURN)] if i is not None}
+    )
+
+
 class EmbeddedEngine:
     kind = "embedded"
 
@@ -60,10 +68,7 @@ class EmbeddedEngine:
         self.timeout_s = timeout_s
         self._pending = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imprint-generate")
-        vocab = tokenizer.get_vocab()
-        self._eos_ids = sorted(
-            {i for i in [tokenizer.eos_token_id, *(vocab.get(t) for t in END_OF_TURN)] if i is not None}
-        )
+        self._eos_ids = end_of_turn_ids(tokenizer)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self._eos_ids[0]
 
     # ── lifecycle ──

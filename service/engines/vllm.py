@@ -35,8 +35,12 @@ class VLLMEngine:
         api_key: str | None = None,
         timeout_s: float = 300.0,
         max_concurrency: int = 64,
+        stop_token_ids: list[int] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        # End-of-turn tokens (Gemma's <end_of_turn>) need not be the model's EOS for vLLM; without them
+        # generation runs on past the answer, unlike the embedded engine.
+        self.stop_token_ids = list(stop_token_ids or [])
         self._initial = dict(adapters or {})
         self._names: list[str] = []
         self.base_model: str | None = None
@@ -119,6 +123,7 @@ class VLLMEngine:
             "seed": req.seed,
             "stream": stream,
             "skip_special_tokens": True,
+            "stop_token_ids": self.stop_token_ids or None,
         }
         if stream:
             body["stream_options"] = {"include_usage": True}

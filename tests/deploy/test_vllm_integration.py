@@ -18,7 +18,7 @@ from deploy.vllm import VLLMLaunch, VLLMServer
 from service.adapters import read_served_adapter
 from service.app import create_app
 from service.config import ServeConfig
-from service.engines.embedded import EmbeddedEngine
+from service.engines.embedded import EmbeddedEngine, end_of_turn_ids
 from service.engines.vllm import VLLMEngine
 from service.server import free_port, serve_in_thread
 from tests.service.factories import make_adapter
@@ -84,7 +84,11 @@ def test_vllm_engine_serves_hot_loads_and_matches_embedded(
     cfg = ServeConfig(adapters=[tiny_phi3_adapter], engine="vllm", vllm_url=vllm_server.url)
 
     vllm_app = create_app(
-        cfg, engine=VLLMEngine(vllm_server.url, adapters={trained.name: trained.path}), tokenizer=tok
+        cfg,
+        engine=VLLMEngine(
+            vllm_server.url, adapters={trained.name: trained.path}, stop_token_ids=end_of_turn_ids(tok)
+        ),
+        tokenizer=tok,
     )
     embedded_app = create_app(
         ServeConfig(adapters=[tiny_phi3_adapter]),
