@@ -17,16 +17,12 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel as PydanticModel
-from pydantic import ConfigDict, ValidationError
+from pydantic import Field
 
 from eval.scoring import is_correct
-
-
-class EvalConfigError(ValueError):
-    pass
+from training.config import CheckedConfig, ConfigError
 
 
 @dataclass(frozen=True)
@@ -38,10 +34,10 @@ class Question:
 
 
 def load_questions(path: str | Path) -> list[Question]:
-    """Parse a questions file; raises EvalConfigError listing every bad line with the fix."""
+    """Parse a questions file; raises ConfigError listing every bad line with the fix."""
     path = Path(path)
     if not path.is_file():
-        raise EvalConfigError(f"questions: {path} does not exist — pass a JSONL questions file")
+        raise ConfigError(f"questions: {path} does not exist — pass a JSONL questions file")
     problems: list[str] = []
     out: list[Question] = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -71,51 +67,42 @@ def load_questions(path: str | Path) -> list[Question]:
     if not out and not problems:
         problems.append("file: no questions")
     if problems:
-        raise EvalConfigError(f"{path}:\n  " + "\n  ".join(problems))
+        raise ConfigError(f"{path}:\n  " + "\n  ".join(problems))
     return out
 
 
-class EvalConfig(PydanticModel):
-    model_config = ConfigDict(extra="forbid")
+class EvalConfig(CheckedConfig):
+    config_title: ClassVar[str] = "invalid eval config"
 
     questions: Path
     adapter: Path | None = None
-    modes: list[str] = ["base", "ft"]
+    modes: list[str] = Field(default_factory=lambda: ["base", "ft"])
     kb: str | None = None
     base_model: str | None = None
     report: Path | None = None
     plot: Path | None = None  # default: next to the report, else $IMPRINT_HOME/reports/eval.png
     max_new_tokens: int = 64
 
-    @classmethod
-    def build(cls, **values: Any) -> EvalConfig:
-        values = {k: v for k, v in values.items() if v is not None}
-        try:
-            cfg = cls(**values)
-        except ValidationError as exc:
-            lines = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-            raise EvalConfigError("invalid eval config:\n  " + "\n  ".join(lines)) from None
+    def problems(self) -> list[str]:
         from eval.modes import get_mode
 
         problems: list[str] = []
-        if not cfg.questions.is_file():
-            problems.append(f"questions: {cfg.questions} does not exist — pass a JSONL questions file")
-        if "ft" in cfg.modes and cfg.adapter is None:
+        if not self.questions.is_file():
+            problems.append(f"questions: {self.questions} does not exist — pass a JSONL questions file")
+        if "ft" in self.modes and self.adapter is None:
             problems.append("adapter: mode 'ft' needs --adapter DIR (or drop ft from --modes)")
-        if cfg.adapter is not None and not (cfg.adapter / "imprint.json").exists():
+        if self.adapter is not None and not (self.adapter / "imprint.json").exists():
             problems.append(
-                f"adapter: {cfg.adapter} is not an Imprint adapter — train one with `imprint train`"
+                f"adapter: {self.adapter} is not an Imprint adapter — train one with `imprint train`"
             )
-        for m in cfg.modes:
+        for m in self.modes:
             try:
                 get_mode(m)
             except KeyError as exc:
                 problems.append(f"modes: {exc.args[0]}")
-        if cfg.max_new_tokens < 1:
+        if self.max_new_tokens < 1:
             problems.append("max_new_tokens: must be ≥ 1")
-        if problems:
-            raise EvalConfigError("invalid eval config:\n  " + "\n  ".join(problems))
-        return cfg
+        return problems
 
 
 @dataclass

@@ -9,39 +9,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import ConfigDict, Field
 from rich.console import Console
 from rich.table import Table
 
 from indexing.kb import MODES, NAME_RE, KnowledgeBase, delete_kb, get_kb, list_kbs
+from training.config import CheckedConfig, ConfigError
+
+__all__ = ["ConfigError", "IndexConfig", "SearchConfig"]
 
 
-class ConfigError(ValueError):
-    """Every problem in a command's flags, one per line, each with its fix."""
-
-
-class _Config(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    @classmethod
-    def build(cls, **values: Any) -> Any:
-        """Validate ``values``; every problem (type errors included) comes back as one ConfigError."""
-        try:
-            return cls(**values)
-        except ValidationError as e:
-            lines = []
-            for err in e.errors():
-                msg = str(err["msg"]).removeprefix("Value error, ")
-                where = ".".join(str(p) for p in err["loc"])
-                lines.append(f"{where}: {msg}" if where else msg)
-            raise ConfigError("\n".join(lines)) from None
+class _Config(CheckedConfig):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class IndexConfig(_Config):
     kb: str
-    paths: list[Path] = []
+    paths: list[Path] = Field(default_factory=list)
     embedder: str | None = None
     chroma_url: str | None = None
     rebuild: bool = False
@@ -49,8 +35,9 @@ class IndexConfig(_Config):
     chunk_overlap: int = 60
     progress: bool = True
 
-    @model_validator(mode="after")
-    def _check(self) -> IndexConfig:
+    config_title: ClassVar[str] = "invalid index settings"
+
+    def problems(self) -> list[str]:
         problems = []
         if not NAME_RE.match(self.kb):
             problems.append(f"--kb {self.kb!r}: use letters, digits, '.', '_' or '-' (e.g. --kb shop)")
@@ -63,9 +50,7 @@ class IndexConfig(_Config):
             problems.append(f"--chunk-overlap {self.chunk_overlap}: must be >= 0 and below --chunk-size")
         if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
             problems.append(f"--chroma-url {self.chroma_url!r}: use a URL such as http://localhost:8000")
-        if problems:
-            raise ConfigError("invalid index settings:\n  " + "\n  ".join(problems))
-        return self
+        return problems
 
 
 class SearchConfig(_Config):
@@ -73,11 +58,12 @@ class SearchConfig(_Config):
     kb: str
     k: int = 5
     mode: str = "hybrid"
-    filters: dict[str, str] = {}
+    filters: dict[str, str] = Field(default_factory=dict)
     as_json: bool = False
 
-    @model_validator(mode="after")
-    def _check(self) -> SearchConfig:
+    config_title: ClassVar[str] = "invalid search settings"
+
+    def problems(self) -> list[str]:
         problems = []
         if not self.query.strip():
             problems.append('QUERY: empty; pass the question, e.g. imprint search "退货政策" --kb shop')
@@ -87,9 +73,7 @@ class SearchConfig(_Config):
             problems.append(f"-k {self.k}: use 1..100")
         if self.mode not in MODES:
             problems.append(f"--mode {self.mode!r}: use one of {', '.join(MODES)}")
-        if problems:
-            raise ConfigError("invalid search settings:\n  " + "\n  ".join(problems))
-        return self
+        return problems
 
 
 def parse_filters(items: list[str]) -> dict[str, str]:

@@ -137,7 +137,7 @@ def eval_cmd(
     max_new_tokens: int = typer.Option(64, "--max-new-tokens"),
 ) -> None:
     """Compare modes (base vs fine-tuned, …) on the same questions with greedy decoding."""
-    from eval.run import EvalConfig, EvalConfigError, run_eval
+    from eval.run import ConfigError, EvalConfig, run_eval
 
     try:
         mode_list = [m.strip() for m in modes.split(",") if m.strip()]
@@ -152,7 +152,7 @@ def eval_cmd(
             max_new_tokens=max_new_tokens,
         )
         run_eval(cfg)
-    except EvalConfigError as exc:
+    except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
 

@@ -20,6 +20,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.adapters import adapter_problems
+from training.config import ConfigError
 
 LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
 
@@ -31,10 +32,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-class ConfigError(ValueError):
-    """All problems with a config, one per line."""
 
 
 class ServeConfig(BaseSettings):
@@ -134,6 +131,7 @@ def format_validation_error(exc: ValidationError, source: Path | None = None) ->
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         msg = str(err["msg"]).removeprefix("Value error, ")
+        # The cross-field check already lists its problems as "- ..." lines.
         lines.append(f"- {loc}: {msg}" if loc else msg)
     return "\n".join(lines)
 

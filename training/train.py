@@ -25,12 +25,12 @@ import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel as PydanticModel
-from pydantic import ConfigDict, ValidationError, field_validator
+from pydantic import field_validator
 
 from training.chat import split_for_loss
+from training.config import CheckedConfig, ConfigError
 from training.data import DataError, Messages, auto_split, last_user_question, validate_file
 from training.models import DEFAULT_BASE_MODEL, BaseModel
 from training.paths import imprint_home, imprint_version
@@ -43,10 +43,6 @@ IGNORE = -100
 Auto = Literal["auto"]
 
 
-class ConfigError(ValueError):
-    """Every problem with a training config, one per line, each with how to fix it."""
-
-
 class TrainingInterrupted(RuntimeError):
     def __init__(self, job_dir: Path, step: int, total: int) -> None:
         self.job_dir, self.step, self.total = job_dir, step, total
@@ -56,10 +52,10 @@ class TrainingInterrupted(RuntimeError):
         )
 
 
-class TrainConfig(PydanticModel):
+class TrainConfig(CheckedConfig):
     """One training job. Field names mirror the OpenAI/Foundry fine-tuning job fields."""
 
-    model_config = ConfigDict(extra="forbid")
+    config_title: ClassVar[str] = "invalid training config"
 
     training_file: Path
     validation_file: Path | None = None
@@ -125,22 +121,6 @@ class TrainConfig(PydanticModel):
         if self.stop_after_steps is not None and self.stop_after_steps < 1:
             p.append(f"stop_after_steps: {self.stop_after_steps} must be ≥ 1")
         return p
-
-    @classmethod
-    def build(cls, **values: Any) -> TrainConfig:
-        """Construct and validate; raises ConfigError listing every problem (type errors and range errors)."""
-        values = {k: v for k, v in values.items() if v is not None}
-        try:
-            cfg = cls(**values)
-        except ValidationError as exc:
-            lines = [
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()
-            ]
-            raise ConfigError("invalid training config:\n  " + "\n  ".join(lines)) from None
-        problems = cfg.problems()
-        if problems:
-            raise ConfigError("invalid training config:\n  " + "\n  ".join(problems))
-        return cfg
 
     def adapter_name(self) -> str:
         if self.suffix:

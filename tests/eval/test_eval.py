@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from eval.modes import MODES, Answer, ModeContext, get_mode, register_mode
-from eval.run import EvalConfigError, load_questions, summarize
+from eval.run import ConfigError, load_questions, summarize
 from eval.scoring import is_abstention, is_correct
 from service.cli import app
 
@@ -40,7 +40,7 @@ def test_questions_loader_reports_every_bad_line(tmp_path: Path, family_question
         '{"question": "x", "expected": "a"}\n',
         encoding="utf-8",
     )
-    with pytest.raises(EvalConfigError) as err:
+    with pytest.raises(ConfigError) as err:
         load_questions(bad)
     assert all(f"line {n}" in str(err.value) for n in (2, 3, 4)) and "line 1" not in str(err.value)
 
