@@ -166,8 +166,10 @@ def demo_cmd(
     ),
     serve: bool = typer.Option(True, help="part 2: index, serve, change a fact, re-index, ask again"),
 ) -> None:
-    """The seed's story: check data, eval the base model, fine-tune, eval again, before/after table; then
-    serve the adapter next to a knowledge base whose price changes, and ask through the openai SDK."""
+    """The seed's story: check data, eval base, fine-tune, eval again; then serve and change a fact.
+
+    Part 2 serves the adapter next to a knowledge base whose price changes, re-indexes it over HTTP and asks
+    again through the openai SDK (--no-serve skips it)."""
     from eval.demo import DemoConfig, run_demo
 
     run_demo(DemoConfig(augment=augment, output=output, reading_examples=reading_examples, serve=serve))
