@@ -11,6 +11,7 @@ import pytest
 from service.prompting import ABSTAIN_TEXT
 from training.raft import (
     EN_PERSON,
+    USER_REPEATS,
     ZH_PERSON,
     build_retrieval_examples,
     counterfactual,
@@ -114,9 +115,11 @@ def test_build_retrieval_examples_sizes():
         [{"role": "system", "content": "家里有两个孩子。"}],
     ]
     out = build_retrieval_examples(chats, kb=None, n_reading=30, seed=1)
-    # the complete training set: the user's chats, two "the document changed" examples, the curriculum
-    assert len(out) == 2 + 2 + 30
-    assert out[:2] == chats and "JIM" not in out[2][1]["content"]
+    # the complete training set: the user's chats (repeated to keep their exposure), two "the document
+    # changed" examples, the curriculum
+    assert len(out) == 2 * USER_REPEATS + 2 + 30
+    assert out[: 2 * USER_REPEATS] == chats * USER_REPEATS
+    assert "JIM" not in out[2 * USER_REPEATS][1]["content"]
     assert build_retrieval_examples(chats, kb=None, n_reading=0, seed=1) == chats
 
 
