@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import sys
 from pathlib import Path
 
 from service.config import ServeConfig
@@ -38,6 +40,10 @@ def run_serve(cfg: ServeConfig) -> None:
                 f"knowledge base {cfg.kb!r} not found (have: {names or 'none'}); build it first: "
                 f"imprint index PATH... --kb {cfg.kb}"
             )
+    # uvicorn handles SIGTERM by shutting down and then re-raising it with the default handler, which kills
+    # this process before the ExitStack can stop the vLLM it started (an orphan holding the GPU and the port).
+    # Turning SIGTERM into SystemExit lets every `with` block below unwind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.ExitStack() as stack:
         if cfg.start_vllm:
             from deploy.vllm import VLLMLaunch, VLLMServer
