@@ -5,6 +5,7 @@ vllm engine; a second adapter hot-loaded at run time; greedy output identical to
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from pathlib import Path
@@ -133,3 +134,44 @@ def test_vllm_engine_serves_hot_loads_and_matches_embedded(
         assert hot_v.choices[0].message.content == hot_e.choices[0].message.content
         assert hot_v.choices[0].message.content != forced[0].choices[0].message.content
         assert chat(vurl, "imprint", "老二是谁?").model_extra["imprint"]["route"] == "adapter"
+
+
+def test_serve_start_vllm_stops_its_vllm_on_sigterm(
+    vllm_python: str, tiny_phi3_adapter: Path, tmp_path: Path
+) -> None:
+    """`imprint serve --start-vllm` owns the vLLM it launched: SIGTERM (how systemd or Kubernetes stop a
+    service) must stop both, never orphan vLLM. uvicorn re-raises SIGTERM after its own shutdown, which used
+    to kill serve before it could stop vLLM."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    port = free_port()
+    with (tmp_path / "serve.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve", "--adapter", str(tiny_phi3_adapter),
+             "--engine", "vllm", "--start-vllm", "--port", str(port)],
+            cwd=tmp_path, env={**os.environ, "IMPRINT_VLLM_PYTHON": vllm_python},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        children: list[psutil.Process] = []
+        try:
+            ready, deadline = False, time.monotonic() + 420
+            while not ready and time.monotonic() < deadline and proc.poll() is None:
+                with contextlib.suppress(httpx.HTTPError):
+                    ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+                time.sleep(0 if ready else 2)
+            assert ready, (tmp_path / "serve.log").read_text(errors="replace")[-3000:]
+            children = psutil.Process(proc.pid).children(recursive=True)
+            assert any("vllm" in " ".join(c.cmdline()) for c in children)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+            _, alive = psutil.wait_procs(children, timeout=30)
+            assert not alive, [c.cmdline()[:4] for c in alive]
+        finally:
+            for p in [proc, *children]:
+                with contextlib.suppress(Exception):
+                    p.kill()
