@@ -663,6 +663,15 @@ class KnowledgeBase:
         top = np.argsort(-scores)[:n]
         return [(view.ids[i], float(scores[i])) for i in top if scores[i] > 0], scores
 
+    def warm(self) -> int:
+        """Do now what the first search would: build the BM25 view (about 1 s at 10k chunks), open the Chroma
+        collection and run the query encoder once, so a server's first question does not pay for it. Returns
+        the number of chunks searches will see."""
+        view = self._reader_view()
+        self._collection.count()
+        self.embedder.encode(["warm-up"], is_query=True)
+        return len(view.chunks)
+
     def search(
         self, query: str, *, k: int = 5, mode: Mode = "hybrid", filters: dict[str, Any] | None = None
     ) -> list[Hit]:

@@ -204,6 +204,8 @@ def create_app(
         the_kb = (
             kb if kb is not None else (await asyncio.to_thread(open_kb, settings) if settings.kb else None)
         )
+        if the_kb is not None:
+            log.info("knowledge base %s: %d chunks ready", the_kb.name, await asyncio.to_thread(the_kb.warm))
         await eng.start()
         state["pipeline"] = Pipeline(
             eng,

@@ -231,6 +231,14 @@ def test_a_second_instance_sees_another_writers_changes_and_searches_survive_a_r
     assert "109元" in reader.search("星光台灯价格", k=1, mode="bm25")[0].text
 
 
+def test_warm_loads_the_search_view_a_server_needs(docs: Path, home: Path) -> None:
+    assert _open(home, "empty").warm() == 0  # nothing indexed yet: warming is harmless
+    _open(home).index([docs], progress=False)
+    reader = KnowledgeBase.open("shop", home=home)  # a fresh process's instance, as at server start
+    assert reader.warm() == reader.stats()["chunks"] == reader.stats()["vectors"] >= 6
+    assert "199元" in reader.search("星光台灯价格", k=1, mode="bm25")[0].text
+
+
 def test_relevance_threshold_separates_on_and_off_topic(docs: Path, home: Path) -> None:
     kb = KnowledgeBase.open("rel", home=home, create=True)
     kb.index([docs], progress=False)
