@@ -17,10 +17,12 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Imprint: hybrid RAG + LoRA fine-tune question answering.", no_args_is_help=True)
-data_app = typer.Typer(help="Validate and preview chat JSONL training data.", no_args_is_help=True)
-adapters_app = typer.Typer(help="Inspect trained adapters.", no_args_is_help=True)
-kb_app = typer.Typer(help="Manage knowledge bases.", no_args_is_help=True)
+# Markdown: docstring paragraphs wrap to the terminal instead of keeping the source's line breaks.
+_TYPER = {"no_args_is_help": True, "rich_markup_mode": "markdown"}
+app = typer.Typer(help="Imprint: hybrid RAG + LoRA fine-tune question answering.", **_TYPER)
+data_app = typer.Typer(help="Validate and preview chat JSONL training data.", **_TYPER)
+adapters_app = typer.Typer(help="Inspect trained adapters.", **_TYPER)
+kb_app = typer.Typer(help="Manage knowledge bases.", **_TYPER)
 app.add_typer(data_app, name="data")
 app.add_typer(adapters_app, name="adapters")
 app.add_typer(kb_app, name="kb")
