@@ -161,7 +161,7 @@ def eval_cmd(
 
 @app.command("demo")
 def demo_cmd(
-    augment: int = typer.Option(0, "--augment", help="paraphrased copies per example"),
+    augment: int = typer.Option(2, "--augment", help="paraphrased copies per question (0: none)"),
     output: str = typer.Option(None, "--output", help="default $IMPRINT_HOME/adapters/family"),
     reading_examples: int = typer.Option(
         24, "--reading-examples", help="synthetic reading examples (0: QA pairs only)"
