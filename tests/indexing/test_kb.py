@@ -235,7 +235,9 @@ def test_warm_loads_the_search_view_a_server_needs(docs: Path, home: Path) -> No
     assert _open(home, "empty").warm() == 0  # nothing indexed yet: warming is harmless
     _open(home).index([docs], progress=False)
     reader = KnowledgeBase.open("shop", home=home)  # a fresh process's instance, as at server start
+    assert reader._view is None
     assert reader.warm() == reader.stats()["chunks"] == reader.stats()["vectors"] >= 6
+    assert reader._view is not None and len(reader._view.ids) == reader.stats()["chunks"]  # BM25 built
     assert "199元" in reader.search("星光台灯价格", k=1, mode="bm25")[0].text
 
 
