@@ -1,75 +1,126 @@
-"""The self-describing adapter folder: read it, list them, write its metadata.
+"""The self-describing adapter folder — the ONE module that writes, reads and validates it.
 
     imprint adapters list            # every adapter under $IMPRINT_HOME/adapters
-    python -m training.adapter DIR   # prints one adapter's imprint.json summary
+    python -m training.adapter DIR   # prints one adapter's metadata, or every problem with the folder
 
 Folder layout (vLLM / peft load it unchanged): ``adapter_model.safetensors``, ``adapter_config.json`` (peft;
 no modules_to_save, r ≤ 64), ``imprint.json`` (the metadata below), ``chat_template.jinja`` (used verbatim at
-inference), ``knowledge.md`` (system-only records' text), tokenizer files, ``results.csv``, ``metrics.json``,
-``loss.png``.
+inference; it wins over the copy in ``imprint.json``), ``knowledge.md`` (system-only records' text),
+tokenizer files, ``results.csv``, ``metrics.json``, ``loss.png``. Training, serving, eval and the lifecycle
+all read it through :func:`read_adapter`, so they cannot disagree about what a valid adapter is.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from training.errors import InvalidInput
+from training.fileio import atomic_write
+
 META_FILE = "imprint.json"
-REQUIRED_FILES = ("adapter_model.safetensors", "adapter_config.json", META_FILE, "chat_template.jinja")
+TEMPLATE_FILE = "chat_template.jinja"
+WEIGHT_FILES = ("adapter_config.json", "adapter_model.safetensors")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-@dataclass
-class AdapterInfo:
+class AdapterError(InvalidInput):
+    """An adapter folder that cannot be used; the message lists every problem and the fix."""
+
+    default_code = "invalid_adapter"
+
+
+class AdapterInfo(BaseModel):
+    """``imprint.json``: what the adapter is, what it was trained on and what it knows by heart."""
+
+    model_config = ConfigDict(extra="ignore")  # newer metadata never breaks an older reader
+
     name: str
     base_model: str
-    base_revision: str
     chat_template: str
-    system_prompt: str | None
-    knowledge: list[str]
-    knowledge_text: str
-    hyperparameters: dict[str, Any]
-    data_sha256: str
-    metrics: dict[str, Any]
-    created_at: str
-    imprint_version: str
-    path: Path = field(default_factory=Path)
+    base_revision: str = ""
+    system_prompt: str | None = None
+    knowledge: list[str] = Field(default_factory=list)  # the user questions it was trained on
+    knowledge_text: str = ""  # system-only records (knowledge.md)
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    data_sha256: str = ""
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    created_at: str | None = None  # ISO UTC
+    imprint_version: str = ""
+    path: Path = Field(default=Path(), exclude=True)
+
+    @property
+    def model_id(self) -> str:
+        """The OpenAI ``model`` name that forces this adapter."""
+        return f"imprint-adapter:{self.name}"
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("path")
-        return out
+        return self.model_dump(mode="json")
 
 
-class AdapterError(ValueError):
-    pass
+def adapter_problems(path: Path) -> list[str]:
+    """Everything wrong with an adapter folder, as fix-it sentences (empty when it can be used)."""
+    path = Path(path)
+    if not path.is_dir():
+        return [f"adapter {path}: not a directory — pass the folder `imprint train` wrote (--output)"]
+    missing = [f for f in (*WEIGHT_FILES, META_FILE) if not (path / f).is_file()]
+    if missing:
+        return [f"adapter {path}: missing {', '.join(missing)} — retrain it with `imprint train`"]
+    meta, problems = _load_meta(path)
+    if meta is None:
+        return problems
+    try:
+        info = AdapterInfo.model_validate(meta)
+    except ValidationError as exc:
+        return [
+            f"adapter {path / META_FILE}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors()
+        ]
+    if not NAME_RE.match(info.name):
+        problems.append(
+            f"adapter {path}: name {info.name!r} must be 1–64 letters, digits, '.', '_' or '-'"
+        )
+    return problems
+
+
+def _load_meta(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    try:
+        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [f"adapter {path / META_FILE}: unreadable ({exc})"]
+    except json.JSONDecodeError as exc:
+        return None, [f"adapter {path / META_FILE}: invalid JSON at line {exc.lineno}: {exc.msg}"]
+    if not isinstance(meta, dict):
+        return None, [f"adapter {path / META_FILE}: must be a JSON object, got {type(meta).__name__}"]
+    template = path / TEMPLATE_FILE
+    if template.is_file():  # the exact template training used wins over the copy in imprint.json
+        meta["chat_template"] = template.read_text(encoding="utf-8")
+    if not meta.get("chat_template"):
+        return None, [f"adapter {path}: no chat template ({TEMPLATE_FILE} or chat_template in {META_FILE})"]
+    return meta, []
 
 
 def read_adapter(path: str | Path) -> AdapterInfo:
-    """Load an adapter folder's metadata; raises AdapterError naming the missing file or field."""
-    path = Path(path)
-    missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
-    if missing:
-        raise AdapterError(
-            f"{path} is not an Imprint adapter: missing {', '.join(missing)} (train one with `imprint train`)"
-        )
-    meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
-    meta["chat_template"] = (path / "chat_template.jinja").read_text(encoding="utf-8")
-    names = [f for f in AdapterInfo.__dataclass_fields__ if f != "path"]
-    absent = [n for n in names if n not in meta]
-    if absent:
-        raise AdapterError(f"{path / META_FILE}: missing fields {absent}")
-    return AdapterInfo(**{n: meta[n] for n in names}, path=path.resolve())
+    """Load and validate an adapter folder; raises AdapterError listing every problem."""
+    path = Path(path).resolve()
+    problems = adapter_problems(path)
+    if problems:
+        raise AdapterError("; ".join(problems), param="path")
+    meta, _ = _load_meta(path)
+    assert meta is not None  # adapter_problems checked it
+    return AdapterInfo.model_validate({**meta, "path": path})
 
 
 def write_metadata(path: Path, info: AdapterInfo) -> None:
     """Write imprint.json + chat_template.jinja + knowledge.md into ``path`` (a not-yet-published folder)."""
-    meta = info.to_json()
-    (path / "chat_template.jinja").write_text(info.chat_template, encoding="utf-8")
-    (path / "knowledge.md").write_text(info.knowledge_text, encoding="utf-8")
-    (path / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    atomic_write(path / TEMPLATE_FILE, info.chat_template)
+    atomic_write(path / "knowledge.md", info.knowledge_text)
+    atomic_write(path / META_FILE, json.dumps(info.to_json(), ensure_ascii=False, indent=2))
 
 
 def list_adapters(root: str | Path | None = None) -> list[AdapterInfo]:
@@ -81,18 +132,17 @@ def list_adapters(root: str | Path | None = None) -> list[AdapterInfo]:
         return []
     found: list[AdapterInfo] = []
     for child in sorted(root.iterdir()):
-        if child.is_dir() and (child / META_FILE).exists() and not child.name.startswith("."):
+        if child.is_dir() and not child.name.startswith(".") and (child / META_FILE).exists():
             try:
                 found.append(read_adapter(child))
-            except (AdapterError, json.JSONDecodeError):
+            except AdapterError:
                 continue
-    return sorted(found, key=lambda a: a.created_at, reverse=True)
+    return sorted(found, key=lambda a: a.created_at or "", reverse=True)
 
 
 if __name__ == "__main__":
-    info = read_adapter(sys.argv[1])
-    print(
-        json.dumps(
-            {k: v for k, v in info.to_json().items() if k != "chat_template"}, ensure_ascii=False, indent=2
-        )
-    )
+    try:
+        info = read_adapter(sys.argv[1])
+    except AdapterError as e:
+        sys.exit(str(e))
+    print(json.dumps(info.model_dump(mode="json", exclude={"chat_template"}), ensure_ascii=False, indent=2))

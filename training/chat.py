@@ -52,8 +52,16 @@ PHI4_CHAT_TEMPLATE = (
     "{% endif %}"
 )
 
-# Tokens that end an assistant turn, per template; generation stops on any of them.
+# Tokens that end an assistant turn in the templates we train with (Gemma, Phi-4); generation stops on any of
+# them, on both engines (Gemma's <end_of_turn> is not the model's EOS, so vLLM needs them named).
 END_OF_TURN_TOKENS: tuple[str, ...] = ("<end_of_turn>", "<|im_end|>", "<|endoftext|>", "<eos>")
+
+
+def stop_token_ids(tokenizer: Any) -> list[int]:
+    """Ids that end an answer: the tokenizer's EOS plus every end-of-turn token its vocabulary has."""
+    vocab = tokenizer.get_vocab()
+    ids = {tokenizer.eos_token_id, *(vocab.get(t) for t in END_OF_TURN_TOKENS)}
+    return sorted(i for i in ids if i is not None)
 
 
 @lru_cache(maxsize=16)

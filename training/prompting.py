@@ -1,27 +1,22 @@
-"""The context prompt, shared by inference (service/) and RAFT training data (training/raft.py) — pure, no
+"""The context prompt, shared by RAFT training data (training/raft.py) and inference (service/) — pure, no
 model.
 
 The retrieved sources are numbered ``[1]``, ``[2]`` … with their titles, followed by the question and an
 instruction (in the question's language) to answer only from the sources, cite them as ``[n]`` and otherwise
-say
-不知道 / I don't know. Training on exactly this text is what teaches a small model to read it, so any change
-here
-must be followed by retraining.
+say 不知道 / I don't know. Training on exactly this text is what teaches a small model to read it, so any
+change here must be followed by retraining.
 
-    from service.prompting import ContextSource, render_context_prompt
-    print(render_context_prompt("老大是谁?", [ContextSource("老大是JIM。", title="家庭")]))
+    python -m training.prompting     # prints a rendered example
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-Language = Literal["zh", "en"]
-
-ABSTAIN_TEXT: dict[Language, str] = {"zh": "不知道。", "en": "I don't know."}
+from training.text import Language, detect_language
 
 SOURCES_HEADER: dict[Language, str] = {"zh": "资料：", "en": "Sources:"}
 QUESTION_LABEL: dict[Language, str] = {"zh": "问题：", "en": "Question: "}
@@ -31,8 +26,6 @@ INSTRUCTION: dict[Language, str] = {
     'If the sources do not contain the answer, say "I don\'t know".',
 }
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
 # [1], [1, 2], [1][2], 【1】, [1-2] is read as 1 and 2
 _MARKER = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、\-–]\s*\d+)*)\s*[\]】]")
 
@@ -42,26 +35,6 @@ class ContextSource:
     text: str
     title: str | None = None
     heading: str | None = None
-
-
-def detect_language(text: str) -> Language:
-    """ "zh" when at least 30% of the letters are CJK ideographs, else "en" (the two languages we answer
-    in)."""
-    cjk = len(_CJK.findall(text))
-    latin = len(_LATIN.findall(text))
-    if cjk == 0:
-        return "en"
-    return "zh" if cjk / (cjk + latin) >= 0.3 else "en"
-
-
-def abstain_text(question: str) -> str:
-    return ABSTAIN_TEXT[detect_language(question)]
-
-
-def is_abstention(answer: str) -> bool:
-    """True when an answer says it does not know (in either language)."""
-    low = answer.strip().lower()
-    return "不知道" in low or "i don't know" in low or "i do not know" in low
 
 
 def source_label(source: ContextSource) -> str:
@@ -118,5 +91,5 @@ def strip_markers(answer: str) -> str:
     return re.sub(r"\s*" + _MARKER.pattern, "", answer).strip()
 
 
-def dedupe(items: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(items))
+if __name__ == "__main__":
+    print(render_context_prompt("老大是谁?", [ContextSource("老大是哥哥JIM。", title="家庭")]))
