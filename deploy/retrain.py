@@ -15,23 +15,26 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from training.config import Settings
+from training.fileio import atomic_write_json
 
 log = logging.getLogger("imprint.retrain")
 
 
-class RetrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RetrainConfig(Settings):
+    model_config = SettingsConfigDict(env_prefix="IMPRINT_RETRAIN_")
+    config_title: ClassVar[str] = "invalid retrain config"
 
     training_file: Path
     adapters_root: Path
@@ -46,15 +49,14 @@ class RetrainConfig(BaseModel):
     every_s: int | None = Field(default=None, ge=10)
     train_overrides: dict[str, Any] = Field(default_factory=dict)  # e.g. n_epochs for tests
 
-    @model_validator(mode="after")
-    def _check(self) -> RetrainConfig:
+    def problems(self) -> list[str]:
         problems = []
         if not self.training_file.is_file():
             problems.append(f"training_file: {self.training_file} does not exist")
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", self.name):
             problems.append(f"name: {self.name!r} must be 1–40 letters, digits, '-' or '_'")
         if self.cron and self.every_s:
-            problems.append("give --cron or --every, not both")
+            problems.append("cron: give --cron or --every, not both")
         if self.cron:
             from apscheduler.triggers.cron import CronTrigger
 
@@ -64,10 +66,8 @@ class RetrainConfig(BaseModel):
                 problems.append(f"cron: {self.cron!r} is not a crontab line ({exc}); e.g. '0 3 * * *'")
         for url in [*self.service_urls, *self.vllm_urls]:
             if not url.startswith(("http://", "https://")):
-                problems.append(f"url {url!r} must start with http:// or https://")
-        if problems:
-            raise ValueError("invalid retrain config:\n" + "\n".join(f"- {p}" for p in problems))
-        return self
+                problems.append(f"url: {url!r} must start with http:// or https://")
+        return problems
 
     @property
     def state_file(self) -> Path:
@@ -107,11 +107,7 @@ def read_state(cfg: RetrainConfig) -> dict[str, Any]:
 
 
 def write_state(cfg: RetrainConfig, state: dict[str, Any]) -> None:
-    cfg.adapters_root.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cfg.adapters_root, prefix=".retrain-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(state, fh, indent=2)
-    os.replace(tmp, cfg.state_file)
+    atomic_write_json(cfg.state_file, state)
 
 
 def next_version(cfg: RetrainConfig) -> Path:
@@ -136,7 +132,13 @@ def train_version(cfg: RetrainConfig, output: Path) -> Path:
         progress=False,
         **cfg.train_overrides,
     )
-    return train(tc)
+    search = None
+    if cfg.kb is not None:
+        from indexing.kb import get_kb
+
+        kb = get_kb(cfg.kb)
+        search = lambda q: kb.search(q, k=3)  # noqa: E731
+    return train(tc, search=search)
 
 
 def hot_load(cfg: RetrainConfig, adapter: Path) -> tuple[list[str], list[str]]:

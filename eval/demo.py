@@ -14,29 +14,36 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from training.config import Settings
 
 EXAMPLES = Path(__file__).resolve().parent / "examples" / "family"
 
 
-@dataclass
-class DemoConfig:
+class DemoConfig(Settings):
+    model_config = SettingsConfigDict(env_prefix="IMPRINT_DEMO_")
+    config_title: ClassVar[str] = "invalid demo config"
+
     training_file: Path = EXAMPLES / "train.jsonl"
     questions: Path = EXAMPLES / "questions.jsonl"
-    base_model: str | None = None  # default: the embedded gemma3-270m
+    base_model: str | None = Field(None, description="default: the embedded gemma3-270m")
     # Two rule-based paraphrases per question: measured on two seeds, seen 9/9 and 8/9, paraphrases 7/10 and
     # 6/10 without them; seen 9/9 and 9/9, paraphrases 9/10 and 9/10 with them; ~150 s more training
     # (eval/RESULTS.md).
-    augment: int = 2
-    output: Path | str | None = None  # default: $IMPRINT_HOME/adapters/family
-    report_dir: Path | None = None  # default: $IMPRINT_HOME/reports/demo
+    augment: int = Field(2, ge=0, le=20, description="paraphrased copies per question (0: none)")
+    output: Path | None = Field(None, description="default $IMPRINT_HOME/adapters/family")
+    report_dir: Path | None = Field(None, description="default $IMPRINT_HOME/reports/demo")
     # The family answers are ≤ 15 tokens; the base model rambles until the limit, so a tight one keeps the
     # "before" step short without changing any verdict.
-    max_new_tokens: int = 32
+    max_new_tokens: int = Field(32, ge=1)
     # Synthetic reading examples (training/raft.py) so the adapter can also copy fresh facts out of retrieved
     # context in part 2. 0 = QA pairs only with auto hyperparameters (the seed's recipe; it cannot read).
-    reading_examples: int = 24
-    serve: bool = True  # part 2: index documents whose price changes, serve, ask through the openai SDK
+    reading_examples: int = Field(24, ge=0, description="synthetic reading examples (0: QA pairs only)")
+    serve: bool = Field(True, description="part 2: index, serve, change a fact, re-index, ask again")
 
 
 @dataclass
@@ -65,8 +72,8 @@ def step_check_data(state: DemoState) -> None:
 
 
 def _eval(state: DemoState, modes: list[str]) -> None:
-    from eval.modes import ModeContext
-    from eval.run import EvalConfig, answer_all, load_questions
+    from eval.questions import load_questions
+    from eval.run import EvalConfig, answer_all
 
     cfg = EvalConfig.build(
         questions=state.cfg.questions,
@@ -75,10 +82,7 @@ def _eval(state: DemoState, modes: list[str]) -> None:
         base_model=state.cfg.base_model,
         max_new_tokens=state.cfg.max_new_tokens,
     )
-    ctx = ModeContext(
-        adapter=state.adapter, base_model=state.cfg.base_model, max_new_tokens=state.cfg.max_new_tokens
-    )
-    state.results.extend(answer_all(cfg, load_questions(state.cfg.questions), ctx=ctx))
+    state.results.extend(answer_all(cfg, load_questions(state.cfg.questions)))
 
 
 def step_eval_base(state: DemoState) -> None:
@@ -122,23 +126,18 @@ def step_eval_adapter(state: DemoState) -> None:
 
 
 def step_report(state: DemoState) -> None:
-    from eval.run import EvalConfig, build_report, plot_summary, print_tables, write_json
+    from eval.report import build_report, plot_summary, print_tables
+    from training.fileio import atomic_write_json
 
     _banner("5. before / after")
-    cfg = EvalConfig.build(
-        questions=state.cfg.questions,
-        adapter=state.adapter,
-        modes=["base", "ft"],
-        base_model=state.cfg.base_model,
-    )
-    report = build_report(cfg, state.results)
+    report = build_report(state.cfg.questions, state.adapter, ["base", "ft"], state.results)
     report["timings_s"] = state.timings
     print_tables(state.results, report["summary"])
     state.report_dir.mkdir(parents=True, exist_ok=True)
     plot = state.report_dir / "before_after.png"
     plot_summary(report["summary"], plot, title="family questions: base vs fine-tuned")
     report["plot"] = str(plot)
-    write_json(state.report_dir / "report.json", report)
+    atomic_write_json(state.report_dir / "report.json", report)
     state.extra["report"] = report
     print(f"adapter:        {state.adapter}")
     print(f"training curve: {state.adapter / 'loss.png' if state.adapter else '-'}")
@@ -147,7 +146,7 @@ def step_report(state: DemoState) -> None:
 
 
 def step_serve(state: DemoState) -> None:
-    from service.demo import run_serve_demo
+    from eval.demo_serve import run_serve_demo
     from training.paths import imprint_home
 
     if not state.cfg.serve or state.adapter is None:
@@ -171,7 +170,7 @@ def run_demo(cfg: DemoConfig | None = None) -> DemoState:
     """Run every step in ``DEMO_STEPS`` in order, timing each; returns the final state."""
     from training.paths import imprint_home
 
-    cfg = cfg or DemoConfig()
+    cfg = cfg or DemoConfig.load()
     state = DemoState(cfg=cfg, report_dir=cfg.report_dir or imprint_home() / "reports" / "demo")
     for step in DEMO_STEPS:
         started = time.monotonic()

@@ -1,23 +1,38 @@
-"""Pluggable evaluation modes: each answers a list of questions and reports tokens used.
+"""The ways ``imprint eval`` answers a question — every one of them through the SERVING path (the
+service's ``Pipeline`` on the embedded engine, exactly what ``imprint serve`` runs), so an eval number is
+what users get:
 
-    from eval.modes import MODES, ModeContext
-    ctx = ModeContext(adapter=Path(".imprint/adapters/family"))
-    answers = MODES["ft"](ctx).answer(["老大是谁?"])
+| mode     | model name it asks for | what answers                                                        |
+|----------|------------------------|---------------------------------------------------------------------|
+| base     | ``imprint-base``       | the base model alone                                                |
+| ft       | ``imprint-adapter``    | the adapter alone, no retrieval                                     |
+| rag      | ``imprint-rag``        | the base model + the top retrieved chunks (classic RAG)             |
+| hybrid   | ``imprint``            | the router: adapter alone, adapter + context, context, or abstain   |
 
-``base`` and ``ft`` live here and share ONE loaded base model (``ft`` is the peft-wrapped model, ``base`` the
-same model inside ``disable_adapter()``). Other packages register more modes with ``@register_mode("rag")``;
-modules named in ``PLUGIN_MODULES`` are imported on first lookup so ``imprint eval --modes rag`` finds them.
+    from eval.modes import EvalSession
+    session = EvalSession(adapter=Path(".imprint/adapters/family"), kb="shop")
+    answers = session.answer("hybrid", ["老大是谁?"])
+
+One base model is loaded per session and shared by all modes (the adapter is a LoRA on top of it).
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-PLUGIN_MODULES: tuple[str, ...] = ("service.eval_modes",)
+from training.errors import InvalidInput
+
+MODES: dict[str, str] = {
+    "base": "imprint-base",
+    "ft": "imprint-adapter",
+    "rag": "imprint-rag",
+    "hybrid": "imprint",
+}
+NEEDS_ADAPTER = {"ft"}
+NEEDS_KB = {"rag"}
 
 
 @dataclass(frozen=True)
@@ -25,117 +40,85 @@ class Answer:
     answer: str
     prompt_tokens: int
     completion_tokens: int
+    route: str
+    reason: str
+    cited: list[str] = field(default_factory=list)  # doc ids the answer cites
+
+
+def mode_problems(modes: list[str], *, adapter: Path | None, kb: str | None) -> list[str]:
+    problems = []
+    for m in modes:
+        if m not in MODES:
+            problems.append(f"modes: unknown eval mode {m!r}; available: {', '.join(MODES)}")
+        elif m in NEEDS_ADAPTER and adapter is None:
+            problems.append(f"adapter: mode {m!r} needs --adapter DIR (or drop it from --modes)")
+        elif m in NEEDS_KB and kb is None:
+            problems.append(f"kb: mode {m!r} needs --kb NAME (a knowledge base built with `imprint index`)")
+    return problems
 
 
 @dataclass
-class ModeContext:
-    """What a mode may use. ``cache`` holds loaded models so modes share them within one eval run."""
+class EvalSession:
+    """The serving pipeline for one eval run, built on first use and shared by every mode."""
 
     adapter: Path | None = None
     kb: str | None = None
     base_model: str | None = None  # default: the adapter's base, else the embedded default
     max_new_tokens: int = 64
-    cache: dict[str, Any] = field(default_factory=dict)
+    _pipeline: Any = None
 
-    def model(self) -> tuple[Any, Any, str, str | None]:
-        """(model, tokenizer, chat_template, system_prompt), loaded once; peft-wrapped with an adapter."""
-        if "model" not in self.cache:
-            import warnings
+    def pipeline(self) -> Any:
+        if self._pipeline is None:
+            self._pipeline = self._build()
+        return self._pipeline
 
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-            from training.adapter import read_adapter
-            from training.models import DEFAULT_BASE_MODEL, load_base_model, resolve_base_model
+    def _build(self) -> Any:
+        from indexing.kb import get_kb
+        from service.config import ServeConfig
+        from service.engines.embedded import EmbeddedEngine
+        from service.state import build_pipeline
+        from training.adapter import read_adapter
+        from training.models import DEFAULT_BASE_MODEL, load_base_model, resolve_base_model
 
-            info = read_adapter(self.adapter) if self.adapter else None
-            base = resolve_base_model(self.base_model or (info.base_model if info else DEFAULT_BASE_MODEL))
-            model, tokenizer = load_base_model(base)
-            template, system = base.chat_template, None
-            if info is not None:
-                from peft import PeftModel
-
-                model = PeftModel.from_pretrained(model, str(info.path))
-                model.eval()
-                template, system = info.chat_template, info.system_prompt
-            self.cache["model"] = (model, tokenizer, template, system)
-        return self.cache["model"]
-
-
-class Mode(Protocol):
-    name: str
-
-    def answer(self, questions: list[str]) -> list[Answer]: ...
-
-
-ModeFactory = Callable[[ModeContext], Mode]
-MODES: dict[str, ModeFactory] = {}
-
-
-def register_mode(name: str) -> Callable[[ModeFactory], ModeFactory]:
-    def deco(factory: ModeFactory) -> ModeFactory:
-        MODES[name] = factory
-        return factory
-
-    return deco
-
-
-def get_mode(name: str) -> ModeFactory:
-    if name not in MODES:
-        for module in PLUGIN_MODULES:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as exc:
-                if exc.name != module:
-                    raise
-    if name not in MODES:
-        raise KeyError(f"unknown eval mode {name!r}; available: {', '.join(sorted(MODES))}")
-    return MODES[name]
-
-
-def chat_prompts(questions: list[str], template: str, system_prompt: str | None, bos: str) -> list[str]:
-    from training.chat import render_chat
-
-    prefix = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return [
-        render_chat(
-            [*prefix, {"role": "user", "content": q}], template, add_generation_prompt=True, bos_token=bos
+        info = read_adapter(self.adapter) if self.adapter else None
+        base = resolve_base_model(self.base_model or (info.base_model if info else DEFAULT_BASE_MODEL))
+        model, tokenizer = load_base_model(base)
+        engine = EmbeddedEngine(
+            model, tokenizer, adapters={info.name: info.path} if info else {}, max_queue=10_000
         )
-        for q in questions
-    ]
-
-
-@dataclass
-class _ModelMode:
-    ctx: ModeContext
-    name: str
-    use_adapter: bool
-
-    def answer(self, questions: list[str]) -> list[Answer]:
-        from contextlib import nullcontext
-
-        from training.generate import generate
-
-        model, tok, template, system = self.ctx.model()
-        if self.use_adapter and self.ctx.adapter is None:
-            raise ValueError("mode 'ft' needs --adapter DIR")
-        # The base mode answers with the same chat template, without the adapter's weights.
-        off = (
-            model.disable_adapter() if (not self.use_adapter and hasattr(model, "disable_adapter")) else None
+        asyncio.run(engine.start())
+        kb = get_kb(self.kb) if self.kb else None
+        # The router settings `imprint serve` would use for this KB (env/defaults): eval measures the service.
+        settings = ServeConfig.load(default_max_tokens=self.max_new_tokens)
+        return build_pipeline(
+            settings, engine, tokenizer, [info] if info else [], kb, base_chat_template=base.chat_template
         )
-        with off or nullcontext():
-            gens = generate(
-                model,
-                tok,
-                chat_prompts(questions, template, system, tok.bos_token or ""),
-                max_new_tokens=self.ctx.max_new_tokens,
+
+    def answer(self, mode: str, questions: list[str]) -> list[Answer]:
+        if problems := mode_problems([mode], adapter=self.adapter, kb=self.kb):
+            raise InvalidInput("; ".join(problems), param="modes")
+        pipeline = self.pipeline()
+        return asyncio.run(_ask_all(pipeline, MODES[mode], questions, self.max_new_tokens))
+
+
+async def _ask_all(pipeline: Any, model: str, questions: list[str], max_tokens: int) -> list[Answer]:
+    from service.schema import ChatCompletionRequest
+
+    out = []
+    for q in questions:
+        req = ChatCompletionRequest(
+            model=model, messages=[{"role": "user", "content": q}], max_tokens=max_tokens, temperature=0
+        )
+        plan, result = await pipeline.complete(req)
+        info = plan.info(result.text)
+        out.append(
+            Answer(
+                result.text,
+                result.prompt_tokens,
+                result.completion_tokens,
+                plan.route,
+                plan.reason,
+                [c.doc_id for c in info.citations if c.cited],
             )
-        return [Answer(g.text, g.prompt_tokens, g.completion_tokens) for g in gens]
-
-
-@register_mode("base")
-def base_mode(ctx: ModeContext) -> Mode:
-    return _ModelMode(ctx, "base", use_adapter=False)
-
-
-@register_mode("ft")
-def ft_mode(ctx: ModeContext) -> Mode:
-    return _ModelMode(ctx, "ft", use_adapter=True)
+        )
+    return out

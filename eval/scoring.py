@@ -1,48 +1,30 @@
-"""Answer scoring shared by eval and the service: containment match and the one abstention detector.
+"""Answer scoring: containment match, abstention (``training.text``'s one phrase list), forbidden strings.
 
-from eval.scoring import is_correct, is_abstention
-is_correct("老大是哥哥JIM。", ["jim"])      # True: contains, case-insensitive, whitespace-normalised
-is_correct("我不知道。", [])                # True: expected [] means the right answer is to abstain
+    from eval.scoring import is_correct
+    is_correct("老大是哥哥JIM。", ["jim"])              # True: contains (case/whitespace-insensitive)
+    is_correct("我不知道。", [])                        # True: expected [] = the right answer is to abstain
+    is_correct("台灯199元", ["149"], forbidden=["199"])  # False: a stale value is never right
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 
-# Phrases that mean "I can't answer this". SERVICE's abstention message must contain one of them.
-ABSTENTION_PHRASES: tuple[str, ...] = (
-    "不知道",
-    "不清楚",
-    "无法回答",
-    "无法确定",
-    "没有相关信息",
-    "没有找到相关",
-    "资料中没有",
-    "i don't know",
-    "i do not know",
-    "i'm not sure",
-    "cannot answer",
-    "can't answer",
-    "no information",
-    "not enough information",
-)
+from training.text import is_abstention, normalize
 
-_SPACE = re.compile(r"\s+")
+__all__ = ["contains_any", "is_abstention", "is_correct"]
 
 
-def normalize(text: str) -> str:
-    """Lower-case, unify full-width/curly apostrophes, collapse runs of whitespace."""
-    return _SPACE.sub(" ", text.replace("’", "'").replace("\u3000", " ")).strip().lower()
-
-
-def is_abstention(answer: str) -> bool:
+def contains_any(answer: str, needles: Sequence[str]) -> bool:
     text = normalize(answer)
-    return any(p in text for p in ABSTENTION_PHRASES)
+    return any(normalize(n) in text for n in needles if n.strip())
 
 
-def is_correct(answer: str, expected: list[str]) -> bool:
-    """Correct when the answer contains any expected string; with ``expected == []`` when it abstains."""
+def is_correct(answer: str, expected: Sequence[str], *, forbidden: Sequence[str] = ()) -> bool:
+    """Correct when the answer contains any expected string and no forbidden one (a stale or wrong value);
+    with ``expected == []`` when it abstains."""
+    if contains_any(answer, forbidden):
+        return False
     if not expected:
         return is_abstention(answer)
-    text = normalize(answer)
-    return any(normalize(e) in text for e in expected if e.strip())
+    return contains_any(answer, expected)

@@ -1,9 +1,8 @@
-"""ServeConfig: everything ``imprint serve`` needs, validated in one place.
+"""ServeConfig: everything ``imprint serve`` needs, on the one config mechanism (``training.config``).
 
 Precedence: code defaults < YAML file (``--config serve.yaml``) < environment (``IMPRINT_*``, e.g.
 ``IMPRINT_API_KEYS=key1,key2``, ``IMPRINT_ENGINE=vllm``) < command-line flags. Every problem is collected
-into one
-error that says how to fix it.
+into one ``ConfigError`` that says how to fix it.
 
     python -m service.config serve.yaml    # prints the resolved config or every problem with it
 """
@@ -13,14 +12,13 @@ from __future__ import annotations
 import ipaddress
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
-from service.adapters import adapter_problems
-from training.config import ConfigError
+from training.adapter import adapter_problems
+from training.config import ConfigError, Settings
 
 LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
 
@@ -34,25 +32,35 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class ServeConfig(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="IMPRINT_", extra="forbid", validate_default=True)
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [p.strip() for p in value.split(",")]
+    return value
 
-    adapters: Annotated[list[Path], NoDecode] = Field(default_factory=list)
-    kb: str | None = None
-    engine: Literal["embedded", "vllm"] = "embedded"
-    base_model: str | None = None  # default: the adapters' base model, else training's default
-    vllm_url: str | None = None
-    start_vllm: bool = False
+
+class ServeConfig(Settings):
+    config_title: ClassVar[str] = "invalid serve config"
+
+    adapters: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="adapter folders from `imprint train` (repeat --adapter)"
+    )
+    kb: str | None = Field(None, description="knowledge base to retrieve from (`imprint index`)")
+    engine: Literal["embedded", "vllm"] = Field("embedded", description="embedded (in-process) or vllm")
+    base_model: str | None = Field(None, description="default: the adapters' base model")
+    vllm_url: str | None = Field(None, description="a running vLLM OpenAI server")
+    start_vllm: bool = Field(False, description="launch vLLM with the adapters")
     vllm_api_key: str | None = None
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    host: str = Field("127.0.0.1", description="bind address")
+    port: int = Field(8000, ge=1, le=65535, description="port")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="bearer keys (IMPRINT_API_KEYS=k1,k2)"
+    )
     home: Path | None = None
     chroma_url: str | None = None
     retrieval_k: int = Field(default=5, ge=1, le=50)
     # None: the KB embedder's measured threshold (indexing.embeddings.RELEVANCE_THRESHOLDS)
     dense_threshold: float | None = Field(default=None, ge=-1, le=1)
-    # None: the KB embedder's measured paraphrase threshold (service.router.SEMANTIC_THRESHOLDS); > 1 disables
+    # None: the KB embedder's measured paraphrase threshold (routing.SEMANTIC_THRESHOLDS); > 1 disables
     semantic_threshold: float | None = Field(default=None, ge=-1, le=2)
     lexical_threshold: float = Field(default=0.6, ge=0, le=1)
     knowledge_threshold: float = Field(default=0.6, ge=0, le=1)
@@ -62,78 +70,33 @@ class ServeConfig(BaseSettings):
     max_queue: int = Field(default=16, ge=1)
     request_timeout_s: float = Field(default=300.0, gt=0)
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "adapters", mode="before")
     @classmethod
-    def _split_keys(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [k.strip() for k in value.split(",") if k.strip()]
-        return value
+    def _split(cls, value: Any) -> Any:
+        return _split_commas(value)
 
-    @field_validator("adapters", mode="before")
+    @field_validator("api_keys")
     @classmethod
-    def _split_paths(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [p.strip() for p in value.split(",") if p.strip()]
-        return value
+    def _no_empty_keys(cls, value: list[str]) -> list[str]:
+        # An empty string is never a key: "Authorization: Bearer" with no token must not get in.
+        return [k.strip() for k in value if k and k.strip()]
 
-    @model_validator(mode="after")
-    def _check(self) -> ServeConfig:
+    def problems(self) -> list[str]:
         problems: list[str] = []
         for path in self.adapters:
             problems += adapter_problems(Path(path))
         if self.engine == "vllm" and not (self.vllm_url or self.start_vllm):
-            problems.append("engine 'vllm' needs --vllm-url URL (a running server) or --start-vllm")
+            problems.append("engine: 'vllm' needs --vllm-url URL (a running server) or --start-vllm")
         if self.vllm_url and self.start_vllm:
-            problems.append("give either --vllm-url or --start-vllm, not both")
+            problems.append("vllm_url: give either --vllm-url or --start-vllm, not both")
         if self.start_vllm and self.engine != "vllm":
-            problems.append("--start-vllm only makes sense with --engine vllm")
+            problems.append("start_vllm: only makes sense with --engine vllm")
         if not self.api_keys and not is_loopback(self.host):
             problems.append(
-                f"host {self.host!r} is not loopback but no API keys are configured: set "
+                f"host: {self.host!r} is not loopback but no API keys are configured: set "
                 "IMPRINT_API_KEYS=key1,key2 (or api_keys in the config file), or bind 127.0.0.1"
             )
-        if problems:
-            raise ValueError("\n".join(f"- {p}" for p in problems))
-        return self
-
-    @classmethod
-    def load(cls, yaml_path: Path | None = None, **overrides: Any) -> ServeConfig:
-        """Defaults < YAML < env < ``overrides`` (None values in overrides mean "not given")."""
-        data: dict[str, Any] = {}
-        if yaml_path is not None:
-            try:
-                data = yaml.safe_load(Path(yaml_path).read_text(encoding="utf-8")) or {}
-            except (OSError, yaml.YAMLError) as exc:
-                raise ConfigError(f"config file {yaml_path}: {exc}") from exc
-            if not isinstance(data, dict):
-                raise ConfigError(
-                    f"config file {yaml_path}: expected a mapping of settings, got {type(data)}"
-                )
-        env = _env_values(cls, cls.model_fields.keys())
-        merged = {**data, **env, **{k: v for k, v in overrides.items() if v not in (None, [], ())}}
-        try:
-            # init kwargs beat env in pydantic-settings, so env values were merged above by hand
-            return cls(**merged)
-        except ValidationError as exc:
-            raise ConfigError(format_validation_error(exc, yaml_path)) from None
-
-
-def _env_values(cls: type[ServeConfig], names: Any) -> dict[str, Any]:
-    import os
-
-    prefix = cls.model_config.get("env_prefix", "")
-    return {n: os.environ[f"{prefix}{n}".upper()] for n in names if f"{prefix}{n}".upper() in os.environ}
-
-
-def format_validation_error(exc: ValidationError, source: Path | None = None) -> str:
-    where = f" in {source}" if source else ""
-    lines = [f"invalid serve config{where}:"]
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        # The cross-field check already lists its problems as "- ..." lines.
-        lines.append(f"- {loc}: {msg}" if loc else msg)
-    return "\n".join(lines)
+        return problems
 
 
 if __name__ == "__main__":

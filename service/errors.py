@@ -1,10 +1,10 @@
-"""OpenAI-shaped errors: ``{"error": {"message", "type", "param", "code"}}`` with the right status code.
+"""The ONE place where errors become HTTP: ``{"error": {"message", "type", "param", "code"}}`` (OpenAI).
 
-Raise ``APIError`` anywhere in a request; ``install_error_handlers(app)`` turns it, FastAPI's validation
-errors
-(``param`` names the offending field, e.g. ``messages.0.role``), HTTP errors and unexpected exceptions into
-that
-shape, so clients (the ``openai`` SDK) raise the matching ``openai.*Error``.
+Domain code raises ``training.errors.ImprintError`` subclasses (invalid, not_found, conflict, busy, …);
+``install_error_handlers(app)`` maps each kind to its status, FastAPI's validation errors to 400 with
+``param`` naming the field (``messages.0.role``), and anything unexpected to a 500 without internals. Every
+route of the app — chat, models, adapters, knowledge bases — answers errors through here, so the ``openai``
+SDK raises the matching ``openai.*Error`` for all of them.
 """
 
 from __future__ import annotations
@@ -17,8 +17,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from training.errors import ImprintError, Kind
+
 log = logging.getLogger("imprint.service")
 
+STATUS: dict[Kind, int] = {
+    "invalid": 400,
+    "auth": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "too_large": 413,
+    "busy": 429,
+    "upstream": 502,
+    "unavailable": 503,
+    "timeout": 504,
+}
 # status → (OpenAI error type, default code)
 ERROR_TYPES: dict[int, tuple[str, str]] = {
     400: ("invalid_request_error", "invalid_request"),
@@ -26,6 +40,7 @@ ERROR_TYPES: dict[int, tuple[str, str]] = {
     403: ("permission_error", "forbidden"),
     404: ("not_found_error", "not_found"),
     405: ("invalid_request_error", "method_not_allowed"),
+    409: ("conflict_error", "conflict"),
     413: ("invalid_request_error", "request_too_large"),
     422: ("invalid_request_error", "invalid_value"),
     429: ("rate_limit_error", "too_many_requests"),
@@ -36,13 +51,8 @@ ERROR_TYPES: dict[int, tuple[str, str]] = {
 }
 
 
-class APIError(Exception):
-    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.code = code
+def status_of(exc: ImprintError) -> int:
+    return STATUS[exc.kind]
 
 
 def error_body(status: int, message: str, *, param: str | None = None, code: str | None = None) -> dict:
@@ -50,6 +60,11 @@ def error_body(status: int, message: str, *, param: str | None = None, code: str
         status, ("server_error" if status >= 500 else "invalid_request_error", "error")
     )
     return {"error": {"message": message, "type": etype, "param": param, "code": code or default_code}}
+
+
+def domain_error_body(exc: ImprintError) -> tuple[int, dict[str, Any]]:
+    status = status_of(exc)
+    return status, error_body(status, exc.message, param=exc.param, code=exc.code)
 
 
 def error_response(
@@ -85,10 +100,11 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(APIError)
-    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-        headers = {"Retry-After": "1"} if exc.status == 429 else None
-        return error_response(exc.status, exc.message, param=exc.param, code=exc.code, headers=headers)
+    @app.exception_handler(ImprintError)
+    async def _domain(_: Request, exc: ImprintError) -> JSONResponse:
+        status = status_of(exc)
+        headers = {"Retry-After": "1"} if status == 429 else None
+        return error_response(status, exc.message, param=exc.param, code=exc.code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

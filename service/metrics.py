@@ -1,9 +1,15 @@
-"""Prometheus metrics for one app instance (its own registry, so several apps can live in one
-process/tests)."""
+"""Prometheus metrics for one app instance (its own registry, so several apps can live in one process/tests).
+
+GET /metrics   # imprint_requests_total{route,status}, imprint_request_seconds, imprint_tokens_total, …
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from training.errors import ImprintError
 
 
 class Metrics:
@@ -43,3 +49,24 @@ class Metrics:
         self.queue = Gauge(
             "imprint_engine_queue", "Requests waiting for or running on the engine", registry=self.registry
         )
+
+    def observe_plan(self, decision: dict[str, Any], retrieval_ms: float) -> None:
+        for why in decision.get("hits", []):
+            self.retrieval_hits.labels(relevant=str(why["relevant"]).lower()).inc()
+        if retrieval_ms:
+            self.retrieval_seconds.observe(retrieval_ms / 1000)
+
+    def count_error(self, route: str, exc: ImprintError) -> None:
+        from service.errors import status_of
+
+        self.requests.labels(route=route, status=str(status_of(exc))).inc()
+
+    def account(self, route: str, prompt: int, completion: int, retrieved: int, t0: float) -> None:
+        """One answered request: count it, its latency since ``t0`` (perf_counter) and its tokens."""
+        import time
+
+        self.requests.labels(route=route, status="200").inc()
+        self.latency.labels(route=route).observe(time.perf_counter() - t0)
+        self.tokens.labels(route=route, kind="prompt").inc(prompt)
+        self.tokens.labels(route=route, kind="completion").inc(completion)
+        self.tokens.labels(route=route, kind="retrieved").inc(retrieved)

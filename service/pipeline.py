@@ -1,14 +1,14 @@
 """One chat request, end to end, without HTTP: resolve the model name → retrieve → route → render the prompt
-with
-the adapter's chat template → generate → cite. Used by the app (``service.app``) and by the eval modes.
+with the adapter's chat template → generate → cite. Used by the chat route and by ``imprint eval`` (so an eval
+number is what users get). Raises domain errors (``training.errors``); HTTP maps them.
 
 Model names (listed by ``GET /v1/models``, routed one first):
-- ``imprint``                  routed (default): the router picks adapter / adapter+context / context /
-abstain;
-- ``imprint-adapter``          the first adapter alone, no retrieval; ``imprint-adapter:<name>`` a given
-adapter;
-- ``imprint-rag``              base model + the top retrieved chunks (classic RAG, no adapter);
-- ``imprint-base``             base model alone (adapters disabled, no retrieval).
+- ``imprint``           routed (default): the router picks adapter / adapter+context / context / abstain;
+- ``imprint-adapter``   the first adapter alone, no retrieval; ``imprint-adapter:<name>`` a given one;
+- ``imprint-rag``       base model + the top retrieved chunks (classic RAG, no adapter);
+- ``imprint-base``      base model alone (adapters disabled, no retrieval).
+
+    plan, result = await Pipeline(engine, tokenizer, [read_adapter(DIR)], kb=kb).complete(request)
 """
 
 from __future__ import annotations
@@ -20,12 +20,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.adapters import ServedAdapter
-from service.engines.base import Engine, GenerationRequest, GenerationResult
-from service.errors import APIError
-from service.prompting import ContextSource, abstain_text, cited_ids, with_context
-from service.router import AdapterKnowledge, RouteDecision, RouterConfig, Semantic, decide, pick_adapter
+from service.engines.base import Engine
+from service.routing import AdapterKnowledge, RouteDecision, RouterConfig, Semantic, decide, pick_adapter
 from service.schema import ChatCompletionRequest, Citation, ImprintInfo, Model
+from training.adapter import AdapterInfo
+from training.chat import render_chat
+from training.errors import InvalidInput, NotFound
+from training.generation import GenerationRequest, GenerationResult
+from training.prompting import ContextSource, cited_ids, with_context
+from training.text import abstain_text
 
 log = logging.getLogger("imprint.service")
 
@@ -40,7 +43,7 @@ class Plan:
     model: str
     route: str
     reason: str
-    adapter: ServedAdapter | None
+    adapter: AdapterInfo | None
     forced: bool
     question: str
     hits: list[Any] = field(default_factory=list)
@@ -94,7 +97,7 @@ class Pipeline:
         self,
         engine: Engine,
         tokenizer: Any,
-        adapters: Sequence[ServedAdapter],
+        adapters: Sequence[AdapterInfo],
         *,
         kb: Any = None,
         router: RouterConfig | None = None,
@@ -136,25 +139,23 @@ class Pipeline:
         ]
         return out
 
-    def check_compatible(self, adapter: ServedAdapter) -> None:
+    def check_compatible(self, adapter: AdapterInfo) -> None:
         bases = {a.base_model for a in self.adapters.values()}
         if bases and adapter.base_model not in bases:
-            raise APIError(
-                400,
+            raise InvalidInput(
                 f"adapter {adapter.name!r} was trained on {adapter.base_model!r} but this "
                 f"server runs {sorted(bases)[0]!r}; serve it from a separate instance",
                 param="path",
             )
 
-    def add_adapter(self, adapter: ServedAdapter) -> None:
+    def add_adapter(self, adapter: AdapterInfo) -> None:
         self.check_compatible(adapter)
         self.adapters[adapter.name] = adapter
         self._known_vectors.pop(adapter.name, None)  # a retrained version knows other questions
 
-    def _adapter(self, name: str | None) -> ServedAdapter:
+    def _adapter(self, name: str | None) -> AdapterInfo:
         if not self.adapters:
-            raise APIError(
-                404,
+            raise NotFound(
                 "no adapter is being served: start `imprint serve --adapter DIR`",
                 param="model",
                 code="model_not_found",
@@ -162,8 +163,7 @@ class Pipeline:
         if name is None:
             return next(iter(self.adapters.values()))
         if name not in self.adapters:
-            raise APIError(
-                404,
+            raise NotFound(
                 f"adapter {name!r} is not served; served: {sorted(self.adapters)}",
                 param="model",
                 code="model_not_found",
@@ -192,8 +192,7 @@ class Pipeline:
             plan = Plan(name, "adapter", "forced by model name", adapter, True, question)
         elif name == MODEL_RAG:
             if self.kb is None:
-                raise APIError(
-                    400,
+                raise InvalidInput(
                     "model 'imprint-rag' needs a knowledge base: start `imprint serve --kb NAME`",
                     param="model",
                     code="model_not_found",
@@ -212,8 +211,7 @@ class Pipeline:
         elif name == MODEL_ROUTED:
             plan = await self._routed(question)
         else:
-            raise APIError(
-                404,
+            raise NotFound(
                 f"model {name!r} does not exist; use one of {[m.id for m in self.models()]} (GET /v1/models)",
                 param="model",
                 code="model_not_found",
@@ -272,7 +270,7 @@ class Pipeline:
             retrieval_ms=ms,
         )
 
-    async def _semantic(self, question: str, served: list[ServedAdapter]) -> list[Semantic] | None:
+    async def _semantic(self, question: str, served: list[AdapterInfo]) -> list[Semantic] | None:
         """Best cosine of the question to each adapter's training questions (None when disabled)."""
         embedder = getattr(self.kb, "embedder", None)
         if self.router.semantic_threshold is None or embedder is None or not served:
@@ -300,8 +298,6 @@ class Pipeline:
         return await asyncio.to_thread(compute)
 
     def _render(self, plan: Plan, messages: list[dict[str, Any]]) -> None:
-        from training.chat import render_chat
-
         template = plan.adapter.chat_template if plan.adapter else self.base_chat_template
         if plan.adapter and plan.adapter.system_prompt and not any(m["role"] == "system" for m in messages):
             messages = [{"role": "system", "content": plan.adapter.system_prompt}, *messages]
@@ -314,8 +310,8 @@ class Pipeline:
             else:
                 prompt = plain
         except Exception as exc:  # a template error is the request's fault (odd roles/order), not a 500
-            raise APIError(
-                400, f"messages cannot be rendered with the model's chat template: {exc}", param="messages"
+            raise InvalidInput(
+                f"messages cannot be rendered with the model's chat template: {exc}", param="messages"
             ) from exc
         plan.messages = messages
         plan.prompt_ids = self.encode(prompt)
@@ -323,8 +319,7 @@ class Pipeline:
             plan.retrieved_prompt_tokens = len(plan.prompt_ids) - len(self.encode(plain))
         limit = getattr(self.engine, "max_context", None)
         if limit and len(plan.prompt_ids) >= limit:
-            raise APIError(
-                400,
+            raise InvalidInput(
                 f"the prompt is {len(plan.prompt_ids)} tokens but the model's context is {limit}; "
                 "send fewer or shorter messages",
                 param="messages",

@@ -67,7 +67,7 @@ def random_adapter(base: Any, out: Path) -> Path:
 
 def router_decide_us(n: int = 2000) -> float:
     from indexing.kb import Hit
-    from service.router import AdapterKnowledge, decide
+    from service.routing import AdapterKnowledge, decide
 
     hits = [
         Hit(
@@ -113,13 +113,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from rich.console import Console
     from rich.table import Table
 
-    from service.adapters import read_served_adapter
     from service.app import create_app
+    from service.background import serve_in_thread
     from service.config import ServeConfig
-    from service.engines.base import GenerationRequest
     from service.engines.embedded import EmbeddedEngine
-    from service.server import serve_in_thread
+    from training.adapter import read_adapter
     from training.chat import render_chat
+    from training.generation import GenerationRequest
     from training.models import load_base_model, resolve_base_model
 
     # ── setup: model, adapter, engine, app ──
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model, tok = load_base_model(base, device="cpu")
     tmp = Path(tempfile.mkdtemp(prefix="imprint-bench-"))
     adapter_dir = args.adapter or random_adapter(base, tmp / "bench")
-    adapter = read_served_adapter(adapter_dir)
+    adapter = read_adapter(adapter_dir)
     engine = EmbeddedEngine(model, tok, adapters={adapter.name: adapter.path}, max_queue=256)
     app = create_app(ServeConfig(adapters=[adapter_dir], max_queue=256), engine=engine, tokenizer=tok)
     prompt = render_chat(

@@ -1,9 +1,10 @@
 """Embedded engine: transformers + peft in this process — one base model, several LoRA adapters, switched per
-request (``set_adapter``; ``disable_adapter()`` for the base). The default for ``imprint serve`` on CPU.
+request. The default for ``imprint serve`` on CPU, and what ``imprint eval`` answers with.
 
-Generation runs on ONE worker thread (adapter switching is model-global state, and two cores gain nothing from
-parallel generate calls), off the event loop. At most ``max_queue`` requests wait; more get ``EngineBusy`` →
-HTTP 429 with Retry-After, so a burst never piles up unbounded work.
+Generation itself is ``training.generation.generate`` (the one implementation); this engine adds what serving
+needs around it: ONE worker thread (adapter switching is model-global state, and two cores gain nothing from
+parallel generate calls), off the event loop; at most ``max_queue`` waiting requests (more get ``EngineBusy``
+→ HTTP 429 with Retry-After, so a burst never piles up unbounded work); a timeout; streaming.
 
     engine = EmbeddedEngine(model, tokenizer, adapters={"family": Path("adapters/family")})
     await engine.start(); await engine.generate(GenerationRequest(prompt_ids=[...], adapter="family"))
@@ -19,29 +20,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from service.engines.base import (
-    EngineBusy,
-    EngineError,
+from service.engines.base import EngineBusy, EngineError, StreamDelta
+from training.generation import (
     GenerationRequest,
     GenerationResult,
-    StreamDelta,
+    adapter_context,
+    generate,
     safe_prefix_len,
     trim_at_stop,
 )
 
 log = logging.getLogger("imprint.engine.embedded")
 T = TypeVar("T")
-
-# Tokens that end an assistant turn in the templates we train with (Gemma, Phi-4); generation stops on them.
-END_OF_TURN = ("<end_of_turn>", "<|im_end|>", "<|endoftext|>", "<eos>")
-
-
-def end_of_turn_ids(tokenizer: Any) -> list[int]:
-    """Ids that end an answer: EOS plus the chat templates' end-of-turn markers (both engines use them)."""
-    vocab = tokenizer.get_vocab()
-    return sorted(
-        {i for i in [tokenizer.eos_token_id, *(vocab.get(t) for t in END_OF_TURN)] if i is not None}
-    )
 
 
 class EmbeddedEngine:
@@ -57,10 +47,8 @@ class EmbeddedEngine:
         timeout_s: float = 300.0,
     ) -> None:
         self._model = model  # becomes the PeftModel once an adapter is loaded
-        self._peft = hasattr(model, "peft_config")
-        self.max_context: int | None = getattr(
-            model.config, "max_position_embeddings", None
-        )  # given an already wrapped model (eval shares one)
+        self._peft = hasattr(model, "peft_config")  # given an already wrapped model (eval shares one)
+        self.max_context: int | None = getattr(model.config, "max_position_embeddings", None)
         self.tokenizer = tokenizer
         self._initial = dict(adapters or {})
         self._names: list[str] = list(model.peft_config) if self._peft else []
@@ -68,8 +56,6 @@ class EmbeddedEngine:
         self.timeout_s = timeout_s
         self._pending = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imprint-generate")
-        self._eos_ids = end_of_turn_ids(tokenizer)
-        self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self._eos_ids[0]
 
     # ── lifecycle ──
     async def start(self) -> None:
@@ -121,41 +107,11 @@ class EmbeddedEngine:
             self._pending -= 1
 
     def _generate_sync(self, req: GenerationRequest, streamer: Any = None) -> GenerationResult:
-        import torch
-
         try:
             if req.adapter is not None and req.adapter not in self._names:
                 raise EngineError(f"adapter {req.adapter!r} is not loaded (loaded: {self._names})")
-            ids = torch.tensor([req.prompt_ids], dtype=torch.long, device=self._model.device)
-            kwargs: dict[str, Any] = {
-                "input_ids": ids,
-                "attention_mask": torch.ones_like(ids),
-                "max_new_tokens": req.max_tokens,
-                "eos_token_id": self._eos_ids,
-                "pad_token_id": self._pad_id,
-                "streamer": streamer,
-            }
-            if req.temperature > 0:
-                kwargs.update(do_sample=True, temperature=req.temperature, top_p=req.top_p, top_k=0)
-                if req.seed is not None:
-                    torch.manual_seed(req.seed)
-            else:
-                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-            if req.stop:
-                kwargs.update(stop_strings=list(req.stop), tokenizer=self.tokenizer)
-            ctx: Any = contextlib.nullcontext()
-            if self._peft:
-                if req.adapter is None:
-                    ctx = self._model.disable_adapter()
-                else:
-                    self._model.set_adapter(req.adapter)
-            with ctx, torch.inference_mode():
-                out = self._model.generate(**kwargs)
-            new = out[0, ids.shape[1] :].tolist()
-            ended = bool(new) and new[-1] in self._eos_ids
-            text, stopped = trim_at_stop(self.tokenizer.decode(new, skip_special_tokens=True), req.stop)
-            finish = "length" if len(new) >= req.max_tokens and not ended and not stopped else "stop"
-            return GenerationResult(text, len(req.prompt_ids), len(new), finish)
+            with adapter_context(self._model, req.adapter):
+                return generate(self._model, self.tokenizer, req, streamer=streamer)
         except Exception:
             if streamer is not None:
                 streamer.end()  # wake the consumer, which then sees the exception through the future

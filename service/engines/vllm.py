@@ -19,7 +19,8 @@ from typing import Any
 
 import httpx
 
-from service.engines.base import EngineBusy, EngineError, GenerationRequest, GenerationResult, StreamDelta
+from service.engines.base import EngineBusy, EngineError, StreamDelta
+from training.generation import GenerationRequest, GenerationResult
 
 log = logging.getLogger("imprint.engine.vllm")
 

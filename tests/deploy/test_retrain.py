@@ -13,9 +13,9 @@ import pytest
 
 from deploy.retrain import RetrainConfig, next_version, read_state, run_once
 from service.app import create_app
+from service.background import serve_in_thread
 from service.config import ServeConfig
 from service.engines.embedded import EmbeddedEngine
-from service.server import serve_in_thread
 
 pytestmark = pytest.mark.slow
 

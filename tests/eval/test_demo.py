@@ -10,7 +10,7 @@ from eval.demo import DEMO_STEPS, DemoConfig, run_demo
 
 def test_demo_runs_every_step_and_writes_before_after(tmp_path: Path) -> None:
     state = run_demo(
-        DemoConfig(
+        DemoConfig.load(
             base_model="tiny-phi3", output=tmp_path / "adapter", report_dir=tmp_path / "rep", max_new_tokens=8
         )
     )

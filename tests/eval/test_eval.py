@@ -1,4 +1,4 @@
-"""Scoring rules, the questions loader, the modes registry and the JSON report of a real eval run."""
+"""Scoring rules, the questions loader and the JSON report of a real eval run (through the CLI)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from eval.modes import MODES, Answer, ModeContext, get_mode, register_mode
-from eval.run import ConfigError, load_questions, summarize
+from eval.questions import load_questions
+from eval.report import Result, summarize
 from eval.scoring import is_abstention, is_correct
 from service.cli import app
+from training.config import ConfigError
 
 
 def test_containment_is_case_and_whitespace_insensitive() -> None:
@@ -60,24 +61,23 @@ def test_family_questions_are_not_generated_by_augment(
     )
 
 
-def test_registry_lets_other_packages_add_modes() -> None:
-    @register_mode("echo-test")
-    def _factory(ctx: ModeContext):
-        class Echo:
-            name = "echo-test"
+def test_forbidden_values_are_never_correct() -> None:
+    """A stale value (the price before the change) makes an answer wrong even next to the new one."""
+    assert is_correct("台灯149元", ["149"], forbidden=["199"])
+    assert not is_correct("台灯原价199元，现价149元", ["149"], forbidden=["199"])
+    assert not is_correct("不知道", [], forbidden=["不知道"])
 
-            def answer(self, questions: list[str]) -> list[Answer]:
-                return [Answer(q.upper(), len(q), 1) for q in questions]
 
-        return Echo()
-
-    try:
-        assert get_mode("echo-test")(ModeContext()).answer(["jim"])[0].answer == "JIM"
-        assert {"base", "ft"} <= set(MODES)
-        with pytest.raises(KeyError, match="unknown eval mode"):
-            get_mode("no-such-mode")
-    finally:
-        MODES.pop("echo-test")
+def test_questions_loader_reads_forbidden_and_rejects_bad_ones(tmp_path: Path) -> None:
+    f = tmp_path / "q.jsonl"
+    f.write_text(
+        '{"question": "价格?", "expected": ["149"], "forbidden": ["199"], "kind": "table"}\n',
+        encoding="utf-8",
+    )
+    assert load_questions(f)[0].forbidden == ["199"]
+    f.write_text('{"question": "价格?", "expected": ["149"], "forbidden": "199"}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="line 1: forbidden"):
+        load_questions(f)
 
 
 def test_cli_eval_report_shape(tiny_phi3_adapter: Path, family_questions_file: Path, tmp_path: Path) -> None:
@@ -100,13 +100,22 @@ def test_cli_eval_report_shape(tiny_phi3_adapter: Path, family_questions_file: P
     report = json.loads(report_path.read_text(encoding="utf-8"))
     n = len(load_questions(family_questions_file))
     assert len(report["results"]) == 2 * n
-    keys = {"id", "kind", "mode", "question", "answer", "correct", "prompt_tokens", "completion_tokens"}
+    keys = {
+        "id",
+        "kind",
+        "mode",
+        "question",
+        "answer",
+        "correct",
+        "prompt_tokens",
+        "completion_tokens",
+        "route",
+    }
     assert all(keys <= set(r) for r in report["results"])
     assert {r["mode"] for r in report["results"]} == {"base", "ft"}
+    assert {r["route"] for r in report["results"]} == {"base", "adapter"}  # answered by the serving pipeline
     assert all(0 < r["completion_tokens"] <= 9 and r["prompt_tokens"] > 0 for r in report["results"])
     # the summary is re-computable from the raw answers
-    from eval.run import Result
-
     assert report["summary"] == summarize([Result(**r) for r in report["results"]])
     assert Path(report["plot"]).exists()
 

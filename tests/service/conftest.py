@@ -60,8 +60,8 @@ def serve(
 ) -> Callable[..., AbstractContextManager[str]]:
     """``with serve(**settings) as url:`` — the real app on uvicorn with the tiny embedded engine."""
     from service.app import create_app
+    from service.background import serve_in_thread
     from service.config import ServeConfig
-    from service.server import serve_in_thread
 
     @contextmanager
     def run(

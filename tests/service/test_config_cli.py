@@ -26,7 +26,7 @@ def test_every_problem_in_one_error(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with pytest.raises(ConfigError) as err:
         ServeConfig.load(adapters=[tmp_path / "nope"], engine="vllm", host="0.0.0.0")
     text = str(err.value)
-    assert text.count("\n- ") == 3
+    assert text.startswith("invalid serve config:") and text.count("\n  ") == 3  # one line per problem
     for part in ("not a directory", "--vllm-url", "IMPRINT_API_KEYS"):
         assert part in text
     bad_yaml = tmp_path / "bad.yaml"

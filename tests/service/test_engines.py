@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from service.engines.base import (
-    EngineBusy,
-    GenerationRequest,
-    GenerationResult,
-    StreamDelta,
-    safe_prefix_len,
-    trim_at_stop,
-)
+from service.engines.base import EngineBusy, StreamDelta
 from tests.service.factories import make_adapter
+from training.generation import GenerationRequest, GenerationResult, safe_prefix_len, trim_at_stop
 
 PROMPT = [1, 40, 41, 42, 43]
 

@@ -1,5 +1,5 @@
-"""Run an app with uvicorn: in the foreground (``imprint serve``) or on a background thread (tests, demo,
-bench).
+"""Run an app with uvicorn on a background thread (tests, the demo, benchmarks); ``service.launch`` is the
+foreground ``imprint serve``.
 
     with serve_in_thread(app) as base_url:   # e.g. "http://127.0.0.1:41234"
         openai.OpenAI(base_url=base_url + "/v1", api_key="x").models.list()

@@ -19,14 +19,15 @@ import openai
 import psutil
 import pytest
 
-from deploy.vllm import VLLMLaunch, VLLMServer
-from service.adapters import read_served_adapter
 from service.app import create_app
+from service.background import free_port, serve_in_thread
 from service.config import ServeConfig
-from service.engines.embedded import EmbeddedEngine, end_of_turn_ids
+from service.engines.embedded import EmbeddedEngine
 from service.engines.vllm import VLLMEngine
-from service.server import free_port, serve_in_thread
+from service.engines.vllm_launch import VLLMLaunch, VLLMServer
 from tests.service.factories import make_adapter
+from training.adapter import read_adapter
+from training.chat import stop_token_ids
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -50,7 +51,7 @@ def vllm_python() -> str:
 def vllm_server(
     vllm_python: str, tiny_phi3_base: Any, tiny_phi3_adapter: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Any:
-    name = read_served_adapter(tiny_phi3_adapter).name
+    name = read_adapter(tiny_phi3_adapter).name
     log = tmp_path_factory.mktemp("vllm") / "vllm.log"
     launch = VLLMLaunch(
         model=tiny_phi3_base.path,
@@ -83,7 +84,7 @@ def test_vllm_engine_serves_hot_loads_and_matches_embedded(
 ) -> None:
     from training.models import load_base_model
 
-    trained = read_served_adapter(tiny_phi3_adapter)
+    trained = read_adapter(tiny_phi3_adapter)
     second = make_adapter(tiny_phi3_base, tmp_path / "second", "second", seed=7, knowledge=["老二是谁?"])
     model, tok = load_base_model(tiny_phi3_base, device="cpu")
     cfg = ServeConfig(adapters=[tiny_phi3_adapter], engine="vllm", vllm_url=vllm_server.url)
@@ -91,7 +92,7 @@ def test_vllm_engine_serves_hot_loads_and_matches_embedded(
     vllm_app = create_app(
         cfg,
         engine=VLLMEngine(
-            vllm_server.url, adapters={trained.name: trained.path}, stop_token_ids=end_of_turn_ids(tok)
+            vllm_server.url, adapters={trained.name: trained.path}, stop_token_ids=stop_token_ids(tok)
         ),
         tokenizer=tok,
     )

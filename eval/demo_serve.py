@@ -1,6 +1,6 @@
 """Demo part 2: serve a trained adapter next to a knowledge base whose facts change; ask via the openai SDK.
 
-    python -m service.demo ADAPTER_DIR [WORKDIR]        # `imprint demo` calls run_serve_demo after training
+    python -m eval.demo_serve ADAPTER_DIR [WORKDIR]     # `imprint demo` calls run_serve_demo after training
 
 Steps: index a small document set (one price that will change) → start the service (embedded engine) → ask a
 question the adapter learned, one only the documents answer, and one nobody can → edit the price document →
@@ -9,7 +9,6 @@ re-index through the HTTP API (no restart) → ask again. Prints each answer wit
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,12 +49,11 @@ def run_serve_demo(adapter_dir: Path, workdir: Path, *, kb_name: str = "demo-sho
 
     from indexing.kb import KnowledgeBase, get_kb
     from service.app import create_app
+    from service.background import serve_in_thread
     from service.config import ServeConfig
-    from service.server import serve_in_thread
 
     console = Console()
     workdir = Path(workdir).resolve()
-    os.environ.setdefault("IMPRINT_HOME", str(workdir / "home"))
     docs = workdir / "docs"
     _write_docs(docs, price=199, stock=12)
     console.rule("demo part 2: serve the adapter next to a knowledge base")

@@ -1,48 +1,30 @@
-"""Routing decisions — PURE: no model, no index, no I/O; every decision comes with a human-readable reason.
+"""The routing policy — PURE: no model, no index, no I/O; every decision comes with a human-readable reason.
 
 Per request the app retrieves hits, then calls ``decide(question, hits, adapter)``:
 
 - relevant hits (dense cosine ≥ ``dense_threshold`` or ≥ ``lexical_threshold`` of the question's content words
   in the chunk) → answer WITH the context ("adapter+context", or "context" with no adapter). Fresh beats
-  stale:
-  if the adapter also knows the question, the context still wins when a relevant document was modified after
-  the adapter was trained (or its time is unknown);
+  stale: if the adapter also knows the question, the context still wins when a relevant document was
+  modified after the adapter was trained (or its time is unknown);
 - the adapter knows the question (word overlap with its training questions ≥ ``knowledge_threshold``) and no
-  relevant document is newer than the adapter → "adapter", WITHOUT context (a small adapter answers
-  questions it
-  memorised better without context — see the calibration notes);
+  relevant document is newer than the adapter → "adapter", WITHOUT context (a small adapter answers questions
+  it memorised better without context — see training/calibration-notes.md);
 - neither → "abstain" with a fixed "I don't know" in the user's language.
 
-    from service.router import decide, AdapterKnowledge
+    from service.routing import decide, AdapterKnowledge
     decide("老大是谁?", [], AdapterKnowledge(name="family", questions=["老大是谁?"])).route  # "adapter"
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any, Literal, Protocol
 
-Route = Literal["adapter", "adapter+context", "context", "abstain"]
+from training.text import best_match, lexical_coverage
 
-# Small closed-class word lists: question words and particles carry no topic, so they must not make two
-# different questions ("老大是谁" / "老二是谁") look alike.
-STOPWORDS = frozenset(
-    (  # noqa: SIM905 — one readable block beats 150 quoted words
-        "的 了 是 吗 呢 吧 啊 呀 么 什么 谁 哪 哪个 哪些 哪里 哪儿 几 几个 多少 多少钱 钱 什么时候 "
-        "怎么 怎样 如何 为什么 请问 请 告诉 我 你 他 她 它 我们 你们 他们 这 那 这个 那个 在 有 和 "
-        "与 及 或 就 都 也 还 要 会 能 可以 一个 一下 现在 目前 "
-        "a an the is are was were be been being am do does did of to in on at for from by with "
-        "about and or not no what who whom whose which when where why how much many please tell me "
-        "you your i my we our it its this that these those can could would should will shall may "
-        "might there their they them he she his her"
-    ).split()
-)
-_PUNCT = re.compile(r"^[\W_]+$", re.UNICODE)
-_CJK_RUN = re.compile(r"[\u3400-\u9fff]")
+Route = Literal["adapter", "adapter+context", "context", "abstain"]
 
 
 class HitLike(Protocol):
@@ -94,62 +76,6 @@ class RouteDecision:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-@lru_cache(maxsize=1)
-def _jieba() -> Any:
-    import logging
-
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
-    return jieba
-
-
-def tokens(text: str) -> list[str]:
-    """Lower-cased word tokens (jieba for Chinese, which also splits Latin words), punctuation dropped."""
-    return [t.lower() for t in _jieba().lcut(text) if t.strip() and not _PUNCT.match(t)]
-
-
-@lru_cache(maxsize=8192)
-def content_set(text: str) -> frozenset[str]:
-    """Cached: the adapter's training questions are compared with every request."""
-    return frozenset(content_tokens(text))
-
-
-def content_tokens(text: str) -> list[str]:
-    """Tokens without stopwords; falls back to all tokens when a question is nothing but stopwords."""
-    toks = tokens(text)
-    content = [t for t in toks if t not in STOPWORDS]
-    return content or toks
-
-
-def lexical_coverage(question: str, text: str) -> float:
-    """Share of the question's content words that occur in ``text`` (substring match: Chinese has no
-    spaces)."""
-    words = content_set(question)
-    if not words:
-        return 0.0
-    low = text.lower()
-    return sum(1 for w in words if w in low) / len(words)
-
-
-def question_similarity(a: str, b: str) -> float:
-    """Dice coefficient of the two questions' content-word sets (1.0 = same content words)."""
-    sa, sb = content_set(a), content_set(b)
-    if not sa or not sb:
-        return 0.0
-    return 2 * len(sa & sb) / (len(sa) + len(sb))
-
-
-def knowledge_match(question: str, known: Sequence[str]) -> tuple[float, str | None]:
-    best, best_q = 0.0, None
-    for k in known:
-        s = question_similarity(question, k)
-        if s > best:
-            best, best_q = s, k
-    return best, best_q
-
-
 def pick_adapter(
     question: str,
     adapters: Sequence[AdapterKnowledge],
@@ -163,7 +89,7 @@ def pick_adapter(
     cfg = cfg or RouterConfig()
 
     def claim(i: int) -> float:
-        lex = knowledge_match(question, adapters[i].questions)[0]
+        lex = best_match(question, adapters[i].questions)[0]
         best = lex if lex >= cfg.knowledge_threshold else 0.0
         if semantic is not None and cfg.semantic_threshold is not None:
             sim = semantic[i].similarity
@@ -213,7 +139,7 @@ def decide(
     cfg = cfg or RouterConfig()
     judged = [(h, *hit_relevance(question, h, cfg)) for h in hits]
     relevant = [h for h, ok, _ in judged if ok][: cfg.max_context_hits]
-    know_score, know_q = knowledge_match(question, adapter.questions) if adapter else (0.0, None)
+    know_score, know_q = best_match(question, adapter.questions) if adapter else (0.0, None)
     knows = adapter is not None and know_score >= cfg.knowledge_threshold
     sem_ok = (
         adapter is not None

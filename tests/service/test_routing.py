@@ -1,21 +1,26 @@
-"""Router decisions as pure unit tests: exact routes and reasons, no model."""
+"""Routing decisions as pure unit tests: exact routes and reasons — no model, no index, no llama-index."""
 
 from __future__ import annotations
 
-from indexing.kb import Hit
-from service.router import (
-    AdapterKnowledge,
-    RouterConfig,
-    Semantic,
-    decide,
-    is_newer,
-    knowledge_match,
-    lexical_coverage,
-    pick_adapter,
-)
+from dataclasses import dataclass
+
+from service.routing import AdapterKnowledge, RouterConfig, Semantic, decide, is_newer, pick_adapter
+from training.text import best_match, lexical_coverage
 
 TRAINED = "2026-03-01T00:00:00+00:00"
 FAMILY = AdapterKnowledge("family", ["老大是谁?", "老二是谁?", "Who is the eldest?"], TRAINED)
+
+
+@dataclass
+class Hit:
+    """The fields the router reads (``service.routing.HitLike``), as ``indexing.kb.Hit`` has them."""
+
+    text: str
+    score: float
+    dense_similarity: float | None
+    bm25_score: float | None
+    modified: str | None
+    doc_id: str = "doc.md"
 
 
 def hit(
@@ -26,18 +31,7 @@ def hit(
     doc_id: str = "doc.md",
 ) -> Hit:
     return Hit(
-        text=text,
-        score=score,
-        dense_similarity=dense,
-        bm25_score=None,
-        doc_id=doc_id,
-        source=doc_id,
-        title="T",
-        heading="H",
-        start_char=0,
-        end_char=len(text),
-        chunk_id=doc_id + "#0",
-        modified=modified,
+        text=text, score=score, dense_similarity=dense, bm25_score=None, modified=modified, doc_id=doc_id
     )
 
 
@@ -110,7 +104,7 @@ def test_thresholds_and_max_hits_are_configurable():
 def test_helpers():
     assert lexical_coverage("星光台灯多少钱?", "星光台灯 199元") == 1.0
     assert lexical_coverage("What is the blue kettle price?", "The blue kettle") == 2 / 3
-    assert knowledge_match("WHO is the eldest one?", FAMILY.questions) == (2 / 3, "Who is the eldest?")
+    assert best_match("WHO is the eldest one?", FAMILY.questions) == (2 / 3, "Who is the eldest?")
     assert is_newer("2026-03-02T00:00:00Z", TRAINED) and not is_newer("2026-02-02T00:00:00Z", TRAINED)
     assert is_newer(None, TRAINED) and is_newer("2026-01-01T00:00:00Z", None)  # unknown → documents win
 

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from service.prompting import (
-    ContextSource,
-    abstain_text,
-    cited_ids,
-    detect_language,
-    is_abstention,
-    render_context_prompt,
-    strip_markers,
-    with_context,
-)
+from training.prompting import ContextSource, cited_ids, render_context_prompt, strip_markers, with_context
+from training.text import ABSTAIN_TEXT, abstain_text, detect_language, is_abstention
 
 SOURCES = [
     ContextSource("星光台灯 199元，库存 12。", title="价格表", heading="本季度"),
@@ -54,3 +46,8 @@ def test_citations_and_language():
     assert detect_language("老大是谁?") == "zh" and detect_language("What does 老大 mean?") == "en"
     assert abstain_text("JIM是谁?") == "不知道。" and abstain_text("Who?") == "I don't know."
     assert is_abstention("我不知道。") and is_abstention("I don't know.") and not is_abstention("JIM")
+
+
+def test_every_fixed_abstention_counts_as_one():
+    """The service's fixed "I don't know" must be recognised by the one abstention list eval scores with."""
+    assert all(is_abstention(text) for text in ABSTAIN_TEXT.values())

@@ -1,8 +1,10 @@
-"""``imprint serve``: validate the config, optionally start vLLM, run the app with uvicorn (foreground).
+"""``imprint serve`` in the foreground: check the KB exists, optionally start vLLM, run the app with uvicorn.
 
-imprint serve --adapter .imprint/adapters/family --kb shop
-imprint serve --adapter DIR --engine vllm --start-vllm            # launches vLLM (CPU build or GPU)
-IMPRINT_API_KEYS=k1 imprint serve --adapter DIR --host 0.0.0.0     # non-loopback needs API keys
+    imprint serve --adapter .imprint/adapters/family --kb shop
+    imprint serve --adapter DIR --engine vllm --start-vllm            # launches vLLM (CPU build or GPU)
+    IMPRINT_API_KEYS=k1 imprint serve --adapter DIR --host 0.0.0.0     # non-loopback needs API keys
+
+(``service.background.serve_in_thread`` runs the same app on a thread: tests, the demo, benchmarks.)
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from pathlib import Path
 
 from service.config import ServeConfig
+from training.errors import NotFound
 
 log = logging.getLogger("imprint.service")
 
@@ -27,8 +30,8 @@ def vllm_device() -> str:
 def run_serve(cfg: ServeConfig) -> None:
     import uvicorn
 
-    from service.adapters import read_served_adapter
     from service.app import create_app
+    from training.adapter import read_adapter
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if cfg.kb and not cfg.chroma_url:
@@ -36,9 +39,10 @@ def run_serve(cfg: ServeConfig) -> None:
 
         names = [k.get("name") for k in list_kbs(cfg.home)]
         if cfg.kb not in names:
-            raise SystemExit(
+            raise NotFound(
                 f"knowledge base {cfg.kb!r} not found (have: {names or 'none'}); build it first: "
-                f"imprint index PATH... --kb {cfg.kb}"
+                f"imprint index PATH... --kb {cfg.kb}",
+                param="kb",
             )
     # uvicorn handles SIGTERM by shutting down and then re-raising it with the default handler, which kills
     # this process before the ExitStack can stop the vLLM it started (an orphan holding the GPU and the port).
@@ -46,11 +50,11 @@ def run_serve(cfg: ServeConfig) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.ExitStack() as stack:
         if cfg.start_vllm:
-            from deploy.vllm import VLLMLaunch, VLLMServer
-            from service.server import free_port
+            from service.background import free_port
+            from service.engines.vllm_launch import VLLMLaunch, VLLMServer
             from training.models import DEFAULT_BASE_MODEL, resolve_base_model
 
-            adapters = [read_served_adapter(p) for p in cfg.adapters]
+            adapters = [read_adapter(p) for p in cfg.adapters]
             base_name = cfg.base_model or (adapters[0].base_model if adapters else DEFAULT_BASE_MODEL)
             launch = VLLMLaunch(
                 model=resolve_base_model(base_name).path,

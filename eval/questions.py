@@ -1,0 +1,89 @@
+"""The questions file of ``imprint eval``: JSON Lines, one question per line.
+
+    {"question": str, "expected": [str, ...], "forbidden"?: [str, ...], "kind"?: str, "id"?: str}
+
+An answer is correct when it contains any ``expected`` string and none of the ``forbidden`` ones (stale or
+wrong values), case-insensitive and whitespace-normalised; ``expected: []`` means the right answer is to
+abstain (``eval.scoring``).
+
+    python -m eval.questions eval/examples/family/questions.jsonl     # checks a file, prints counts per kind
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from training.config import ConfigError
+from training.fileio import read_jsonl_lines
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    kind: str
+    question: str
+    expected: list[str]
+    forbidden: list[str] = field(default_factory=list)
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(e, str) for e in value)
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    """Parse a questions file; raises ConfigError listing every bad line with the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"questions: {path} does not exist — pass a JSONL questions file", param="questions"
+        )
+    problems: list[str] = []
+    out: list[Question] = []
+    try:
+        lines = list(read_jsonl_lines(path))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"questions: {path} is not UTF-8 ({exc.reason}) — save it as UTF-8") from None
+    for n, line in lines:
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"line {n}: not valid JSON ({exc.msg}) — one JSON object per line")
+            continue
+        if (
+            not isinstance(rec, dict)
+            or not isinstance(rec.get("question"), str)
+            or not rec["question"].strip()
+        ):
+            problems.append(f'line {n}: question: missing or not a string — add "question": "..."')
+            continue
+        if not _strings(rec.get("expected")):
+            problems.append(f"line {n}: expected: must be a list of strings ([] = should abstain)")
+            continue
+        if "forbidden" in rec and not _strings(rec["forbidden"]):
+            problems.append(
+                f"line {n}: forbidden: must be a list of strings (values a right answer never has)"
+            )
+            continue
+        out.append(
+            Question(
+                str(rec.get("id") or f"q{n}"),
+                str(rec.get("kind") or "default"),
+                rec["question"],
+                rec["expected"],
+                rec.get("forbidden", []),
+            )
+        )
+    if not out and not problems:
+        problems.append("file: no questions")
+    if problems:
+        raise ConfigError(f"{path}:\n  " + "\n  ".join(problems), param="questions")
+    return out
+
+
+if __name__ == "__main__":
+    qs = load_questions(sys.argv[1])
+    print(dict(Counter(q.kind for q in qs)))

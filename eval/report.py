@@ -1,0 +1,137 @@
+"""What ``imprint eval`` shows and saves: per-mode, per-kind accuracy (with the routes that answered), the
+tables, a bar chart, and the JSON report that keeps every raw answer so anyone can re-score it.
+
+    from eval.report import summarize, print_tables, plot_summary
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Result:
+    id: str
+    kind: str
+    mode: str
+    question: str
+    answer: str
+    correct: bool
+    prompt_tokens: int
+    completion_tokens: int
+    route: str = ""
+    reason: str = ""
+
+
+def summarize(results: list[Result]) -> dict[str, Any]:
+    """{mode: {kind: {"correct", "total", "accuracy", "prompt_tokens", "completion_tokens", "routes"}}}."""
+    out: dict[str, Any] = {}
+    routes: dict[tuple[str, str], Counter[str]] = {}
+    for r in results:
+        for kind in (r.kind, "all"):
+            cell = out.setdefault(r.mode, {}).setdefault(
+                kind, {"correct": 0, "total": 0, "prompt_tokens": 0, "completion_tokens": 0}
+            )
+            cell["correct"] += int(r.correct)
+            cell["total"] += 1
+            cell["prompt_tokens"] += r.prompt_tokens
+            cell["completion_tokens"] += r.completion_tokens
+            routes.setdefault((r.mode, kind), Counter())[r.route] += 1
+    for mode, kinds in out.items():
+        for kind, cell in kinds.items():
+            cell["accuracy"] = round(cell["correct"] / cell["total"], 4)
+            cell["routes"] = dict(routes[(mode, kind)])
+    return out
+
+
+def print_tables(results: list[Result], summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    modes = list(summary)
+    kinds = list(dict.fromkeys(r.kind for r in results))
+    for kind in kinds:
+        table = Table(title=f"kind = {kind}", show_lines=False)
+        table.add_column("question")
+        for m in modes:
+            table.add_column(m)
+        by = {(r.id, r.mode): r for r in results if r.kind == kind}
+        for qid in dict.fromkeys(r.id for r in results if r.kind == kind):
+            first = next(r for (i, _), r in by.items() if i == qid)
+            cells = []
+            for m in modes:
+                r = by.get((qid, m))
+                short = "" if r is None else " ".join(r.answer.split())[:40]
+                cells.append("" if r is None else f"{'✓' if r.correct else '✗'} {short}")
+            table.add_row(first.question, *cells)
+        table.add_row(
+            "[b]correct[/b]",
+            *[f"[b]{summary[m][kind]['correct']}/{summary[m][kind]['total']}[/b]" for m in modes],
+        )
+        console.print(table)
+    overview = Table(title="accuracy by kind (routes that answered)")
+    overview.add_column("kind")
+    for m in modes:
+        overview.add_column(m)
+    for kind in [*kinds, "all"]:
+        cells = []
+        for m in modes:
+            cell = summary[m].get(kind)
+            if cell is None:
+                cells.append("")
+                continue
+            routes = ", ".join(
+                f"{r} {n}" for r, n in sorted(cell["routes"].items()) if r not in ("base", "rag")
+            )
+            cells.append(f"{cell['correct']}/{cell['total']}" + (f" ({routes})" if routes else ""))
+        overview.add_row(kind, *cells)
+    console.print(overview)
+
+
+def plot_summary(summary: dict[str, Any], out: Path, title: str = "accuracy by kind") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    modes = list(summary)
+    kinds = list(dict.fromkeys(k for m in modes for k in summary[m]))
+    width = 0.8 / max(1, len(modes))
+    fig, ax = plt.subplots(figsize=(max(5, 1.5 * len(kinds)), 3.8))
+    for i, m in enumerate(modes):
+        xs = [k + i * width for k in range(len(kinds))]
+        ys = [summary[m].get(kind, {}).get("accuracy", 0) for kind in kinds]
+        bars = ax.bar(xs, ys, width, label=m)
+        for bar, kind in zip(bars, kinds, strict=True):
+            cell = summary[m].get(kind)
+            if cell:
+                ax.annotate(
+                    f"{cell['correct']}/{cell['total']}",
+                    (bar.get_x() + width / 2, bar.get_height()),
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                )
+    ax.set_xticks([k + width * (len(modes) - 1) / 2 for k in range(len(kinds))], kinds)
+    ax.set(ylim=(0, 1.1), ylabel="accuracy", title=title)
+    ax.legend()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def build_report(
+    questions: Path, adapter: Path | None, modes: list[str], results: list[Result]
+) -> dict[str, Any]:
+    return {
+        "questions": str(questions),
+        "adapter": str(adapter) if adapter else None,
+        "modes": modes,
+        "summary": summarize(results),
+        "results": [asdict(r) for r in results],
+    }

@@ -1,0 +1,83 @@
+"""``POST /v1/chat/completions`` — plain and streamed (SSE), every model name (``service.pipeline``).
+
+Each response carries the extra ``imprint`` object (route, reason, citations; streamed once, in the chunk with
+``finish_reason``). Retrieval + planning and generation each get ``request_timeout_s`` (504 past it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from service.deps import MetricsDep, PipelineDep, SettingsDep
+from service.metrics import Metrics
+from service.pipeline import Pipeline, Plan
+from service.schema import ChatCompletion, ChatCompletionRequest, Choice, ChoiceMessage, Usage
+from service.sse import stream_completion
+from training.errors import ImprintError, TimedOut
+from training.generation import GenerationResult
+from training.text import abstain_text
+
+router = APIRouter(tags=["chat"])
+log = logging.getLogger("imprint.service")
+
+
+async def plan_request(pipeline: Pipeline, req: ChatCompletionRequest, timeout_s: float) -> Plan:
+    try:
+        return await asyncio.wait_for(pipeline.plan(req), timeout_s)
+    except TimeoutError as exc:
+        raise TimedOut(f"retrieval took longer than {timeout_s:.0f} s") from exc
+
+
+async def generate(
+    pipeline: Pipeline, plan: Plan, req: ChatCompletionRequest, metrics: Metrics, timeout_s: float
+) -> GenerationResult:
+    if plan.abstains:
+        return GenerationResult(abstain_text(plan.question), 0, 0, "stop")
+    metrics.queue.inc()
+    try:
+        return await asyncio.wait_for(
+            pipeline.engine.generate(pipeline.generation_request(plan, req)), timeout_s
+        )
+    except TimeoutError as exc:
+        raise TimedOut(f"generation took longer than {timeout_s:.0f} s") from exc
+    finally:
+        metrics.queue.dec()
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def chat_completions(
+    req: ChatCompletionRequest, pipeline: PipelineDep, settings: SettingsDep, metrics: MetricsDep
+) -> JSONResponse | StreamingResponse:
+    if req.unknown_fields:
+        log.info("ignoring unknown request fields: %s", sorted(req.unknown_fields))
+    t0 = time.perf_counter()
+    route = "unrouted"
+    try:
+        plan = await plan_request(pipeline, req, settings.request_timeout_s)
+        route = plan.route
+        metrics.observe_plan(plan.decision, plan.retrieval_ms)
+        if req.stream:
+            return StreamingResponse(
+                stream_completion(pipeline, plan, req, metrics, settings.request_timeout_s, t0),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        result = await generate(pipeline, plan, req, metrics, settings.request_timeout_s)
+    except ImprintError as exc:
+        metrics.count_error(route, exc)
+        raise
+    metrics.account(
+        plan.route, result.prompt_tokens, result.completion_tokens, plan.retrieved_prompt_tokens, t0
+    )
+    body = ChatCompletion(
+        model=req.model,
+        choices=[Choice(message=ChoiceMessage(content=result.text), finish_reason=result.finish_reason)],
+        usage=Usage.of(result.prompt_tokens, result.completion_tokens),
+        imprint=plan.info(result.text),
+    )
+    return JSONResponse(body.model_dump(mode="json"))

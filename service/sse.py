@@ -1,0 +1,116 @@
+"""Server-sent events for streamed chat completions, shaped exactly like OpenAI's.
+
+The first chunk carries ``role``, then content deltas, then ONE chunk with ``finish_reason`` and the Imprint
+``imprint`` object, then (if ``stream_options.include_usage``) a usage chunk with empty ``choices``, then
+``data: [DONE]``. Errors after the headers went out are reported in-band, as OpenAI does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from service.engines.base import StreamDelta
+from service.errors import domain_error_body
+from service.metrics import Metrics
+from service.pipeline import Pipeline, Plan
+from service.schema import (
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChunkChoice,
+    ChunkDelta,
+    Usage,
+    new_completion_id,
+)
+from training.errors import ImprintError, TimedOut
+from training.generation import GenerationResult
+from training.text import abstain_text
+
+
+def event(data: dict[str, Any]) -> str:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+async def with_deadline(gen: AsyncIterator[Any], timeout_s: float) -> AsyncIterator[Any]:
+    """Re-yield ``gen``, but raise TimedOut when the whole stream takes longer than ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    it = gen.__aiter__()
+    while True:
+        try:
+            item = await asyncio.wait_for(it.__anext__(), max(deadline - loop.time(), 0.001))
+        except StopAsyncIteration:
+            return
+        except TimeoutError as exc:
+            raise TimedOut(f"generation took longer than {timeout_s:.0f} s") from exc
+        yield item
+
+
+async def stream_completion(
+    pipeline: Pipeline,
+    plan: Plan,
+    req: ChatCompletionRequest,
+    metrics: Metrics,
+    timeout_s: float,
+    t0: float,
+) -> AsyncIterator[str]:
+    cid, created = new_completion_id(), int(time.time())
+    include_usage = bool(req.stream_options and req.stream_options.include_usage)
+
+    def chunk(delta: ChunkDelta, finish: str | None = None, **extra: Any) -> str:
+        c = ChatCompletionChunk(
+            id=cid,
+            created=created,
+            model=req.model,
+            choices=[ChunkChoice(delta=delta, finish_reason=finish)],
+            **extra,
+        )  # type: ignore[arg-type]
+        data = c.model_dump(mode="json", exclude_none=True)
+        data["choices"][0]["finish_reason"] = finish
+        if include_usage:
+            data["usage"] = None
+        return event(data)
+
+    yield chunk(ChunkDelta(role="assistant", content=""))
+    result: GenerationResult | None = None
+    metrics.queue.inc()
+    try:
+        if plan.abstains:
+            result = GenerationResult(abstain_text(plan.question), 0, 0, "stop")
+            yield chunk(ChunkDelta(content=result.text))
+        else:
+            gen = pipeline.engine.stream(pipeline.generation_request(plan, req))
+            async for item in with_deadline(gen, timeout_s):
+                if isinstance(item, StreamDelta):
+                    yield chunk(ChunkDelta(content=item.text))
+                else:
+                    result = item
+    except ImprintError as exc:
+        # Headers are sent already: report in-band the way OpenAI does, then end the stream.
+        metrics.count_error(plan.route, exc)
+        _, body = domain_error_body(exc)
+        body["error"]["message"] = f"generation failed: {exc.message}"
+        yield event(body)
+        yield "data: [DONE]\n\n"
+        return
+    finally:
+        metrics.queue.dec()
+    assert result is not None
+    metrics.account(
+        plan.route, result.prompt_tokens, result.completion_tokens, plan.retrieved_prompt_tokens, t0
+    )
+    yield chunk(ChunkDelta(), result.finish_reason, imprint=plan.info(result.text))
+    if include_usage:
+        yield event(
+            ChatCompletionChunk(
+                id=cid,
+                created=created,
+                model=req.model,
+                choices=[],
+                usage=Usage.of(result.prompt_tokens, result.completion_tokens),
+            ).model_dump(mode="json", exclude_none=True)
+        )
+    yield "data: [DONE]\n\n"
