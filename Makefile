@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   the seed's story on the embedded default model (CPU, a few minutes)
-#   make test   the whole suite, including a real vLLM server (CPU build)
+#   make demo        the seed's story on the embedded default model (CPU, a few minutes)
+#   make test        the whole suite, including a real vLLM server (CPU build)
+# Inner loop: make test-fast (no training/serving of the 270M model, no vLLM; under 2 minutes).
 PY ?= python3
 VENV := .venv
 VLLM_VENV := .venv-vllm
@@ -14,7 +15,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: demo test venv vllm-venv lint bench clean
+.PHONY: demo test test-fast venv vllm-venv lint bench clean
 
 $(VENV)/.stamp: pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -41,6 +42,10 @@ demo: venv
 test: venv vllm-venv
 	$(BIN)/ruff check .
 	IMPRINT_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(BIN)/pytest
+
+test-fast: venv
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "not slow and not vllm" -q
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
