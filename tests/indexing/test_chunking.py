@@ -1,11 +1,16 @@
-"""The chunker is pure: exact strings and spans."""
+"""The chunker is pure: exact strings and spans; the node parser is linear in the document's size."""
 
 from __future__ import annotations
 
-import pytest
+import time
+from typing import cast
 
-from indexing.chunking import Chunk, ImprintNodeParser, chunk_text
-from indexing.tokenize import tokenize
+import pytest
+from llama_index.core import Document
+from llama_index.core.schema import MetadataMode, TextNode
+
+from indexing.chunking import CHUNK_OVERLAP, CHUNK_SIZE, Chunk, ImprintNodeParser, chunk_text, doc_version
+from indexing.readers import make_document
 
 DOC = (
     "# 价格\n\n苹果五元一斤。香蕉三元!Apples cost five. Bananas three.\n\n"
@@ -76,22 +81,63 @@ def test_plain_text_without_headings_and_bad_config() -> None:
         chunk_text("x", chunk_size=10, chunk_overlap=10)
 
 
-def test_node_parser_gives_stable_ids_and_citation_metadata() -> None:
-    from llama_index.core import Document
-
+def test_node_parser_gives_versioned_stable_ids_and_citation_metadata() -> None:
     doc = Document(id_="a.md", text=DOC, metadata={"title": "价格", "doc_id": "a.md"})
-    nodes = ImprintNodeParser(chunk_size=60, chunk_overlap=0).get_nodes_from_documents([doc])
-    assert [n.id_ for n in nodes] == ["a.md::0", "a.md::1"]
+    nodes = [cast(TextNode, n) for n in ImprintNodeParser(chunk_size=60, chunk_overlap=0)([doc])]
+    version = doc.hash[:16]
+    assert doc_version(doc.hash) == version
+    assert [n.id_ for n in nodes] == [f"a.md::{version}::0", f"a.md::{version}::1"]
     assert [n.metadata["heading"] for n in nodes] == ["价格", "库存"]
     assert [(n.metadata["start_char"], n.metadata["end_char"], n.metadata["n_chunks"]) for n in nodes] == [
         (6, 50, 2),
         (59, 110, 2),
     ]
-    assert nodes[0].ref_doc_id == "a.md"
+    assert [(n.start_char_idx, n.end_char_idx) for n in nodes] == [(6, 50), (59, 110)]
+    assert all(n.metadata["doc_version"] == version for n in nodes)
+    source = nodes[0].source_node
+    assert nodes[0].ref_doc_id == "a.md" and source is not None and source.hash == doc.hash
+    # The version is not part of what the embedder reads (it changes whenever the document does).
+    assert version not in nodes[0].get_content(metadata_mode=MetadataMode.EMBED)
+    again = ImprintNodeParser(chunk_size=60, chunk_overlap=0).get_nodes_from_documents([doc])
+    assert [n.id_ for n in again] == [n.id_ for n in nodes]
+    edited = Document(id_="a.md", text=DOC.replace("五元", "六元"), metadata=doc.metadata)
+    assert not {n.id_ for n in ImprintNodeParser().get_nodes_from_documents([edited])} & {
+        n.id_ for n in nodes
+    }
 
 
-def test_tokenizer_splits_chinese_words_adds_their_characters_and_drops_stopwords() -> None:
-    assert tokenize("退货政策是怎样的? What are the Refunds policies? SKU-123 价格3.5元") == [
-        "退货", "政策", "refund", "policy", "sku-123", "价格", "3.5", "元",
-        "退", "货", "政", "策", "价", "格",
-    ]  # fmt: skip
+def _big_markdown(n_bytes: int) -> str:
+    """Markdown with headings, Chinese and English sentences and a table too wide for one chunk."""
+    rows = "".join(f"| 型号 {i} | {i * 10}元 | in stock |\n" for i in range(20))
+    parts, size, i = [], 0, 0
+    while size < n_bytes:
+        part = (
+            f"# 第{i}节\n\n星光台灯的价格是199元。Refunds are issued within five business days. "
+            f"会员每消费一元积一分。\n\n| 型号 | 价格 | 库存 |\n|---|---|---|\n{rows}\n"
+        )
+        parts.append(part)
+        size += len(part.encode("utf-8"))
+        i += 1
+    return "".join(parts)
+
+
+def _parse_seconds(text: str) -> tuple[float, int]:
+    doc = make_document(
+        "big.md", text, source="big.md", title="big", modified="2024-01-01T00:00:00Z", fmt="markdown"
+    )
+    best, n = float("inf"), 0
+    for _ in range(2):
+        t0 = time.process_time()
+        n = len(ImprintNodeParser(chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)([doc]))
+        best = min(best, time.process_time() - t0)
+    return best, n
+
+
+def test_chunking_is_linear_not_quadratic_in_document_size() -> None:
+    """Defect "chunking is quadratic": the parser re-hashed the whole document for every chunk
+    (as_related_node_info), and llama-index's post-processing searched the document for every chunk's text:
+    1 MB took 10 s, 2 MB 40 s. 4x the text must now cost about 4x the time (quadratic would be 16x)."""
+    small_s, small_n = _parse_seconds(_big_markdown(500_000))
+    big_s, big_n = _parse_seconds(_big_markdown(2_000_000))
+    assert 3.5 < big_n / small_n < 4.5  # the documents really differ 4x in chunks
+    assert big_s / small_s < 8, (small_s, big_s)

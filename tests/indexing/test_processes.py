@@ -16,14 +16,35 @@ import pytest
 
 from indexing.kb import IndexReport, KnowledgeBase
 
-from .conftest import FAST_EMBEDDER
+from .conftest import FAST_EMBEDDER, assert_consistent
 
 KILL_SCRIPT = """
 import sys
-import indexing.kb as kbmod
-kbmod.BATCH_DOCS = 5  # many small commits, so the kill lands between two of them
-kb = kbmod.KnowledgeBase.open("k", home=sys.argv[1], embedder=sys.argv[3], create=True)
+import indexing.ingest as ingest
+from indexing.kb import KnowledgeBase
+ingest.BATCH_DOCS = 5  # many small commits, so the kill lands between two of them
+kb = KnowledgeBase.open("k", home=sys.argv[1], embedder=sys.argv[3], create=True)
 kb.index([sys.argv[2]], progress=False)
+"""
+# Indexes argv[2] into KB "k" under argv[1]; with argv[4] = a step of indexing.ingest (or Store.save_chunks),
+# the process SIGKILLs itself as that step is entered for the 3rd time (save_chunks: the 1st, the run's end).
+KILL_AT_SCRIPT = """
+import os, signal, sys
+import indexing.ingest as ingest
+from indexing.kb import KnowledgeBase
+ingest.BATCH_DOCS = 5
+home, docs, embedder, point = sys.argv[1:5]
+if point != "none":
+    owner = ingest.Store if point == "save_chunks" else ingest
+    real = getattr(owner, point)
+    calls = [0]
+    def killer(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 3 or point == "save_chunks":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+    setattr(owner, point, killer)
+KnowledgeBase.open("k", home=home, embedder=embedder, create=True).index([docs], progress=False)
 """
 
 
@@ -54,10 +75,44 @@ def test_sigkill_mid_index_then_rerun_converges(tmp_path: Path) -> None:
     kb = KnowledgeBase.open("k", home=home)
     report = kb.index(progress=False)
     assert report.added + report.unchanged == 200 and report.deleted == 0 and report.added > 0
-    got = kb._collection.get(include=["documents"])
+    got = kb.store.collection.get(include=["documents"])
     assert len(got["ids"]) == len(set(got["ids"])) == len(set(got["documents"])) == 200
     assert kb.index(progress=False).embedded_chunks == 0
     assert kb.search("Item 199 costs", k=1)[0].doc_id == "d199.md"
+
+
+def _run(script: str, *args: object) -> int:
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    return subprocess.run([sys.executable, "-c", script, *map(str, args)], env=env, timeout=300).returncode
+
+
+@pytest.mark.parametrize("point", ["commit", "delete_old_versions", "save_chunks"])
+def test_sigkill_while_replacing_documents_then_rerun_equals_a_clean_build(
+    tmp_path: Path, point: str
+) -> None:
+    """Every document edited, then the re-index is killed -9: before the 3rd batch's commit (its new
+    version written, not committed), before the 3rd batch's old versions are deleted (both versions in
+    Chroma), or before the chunk store is written. The next run must end exactly like a clean build."""
+    docs, home = _many_docs(tmp_path / "docs", 40), tmp_path / "home"
+    assert _run(KILL_AT_SCRIPT, home, docs, FAST_EMBEDDER, "none") == 0
+    for i in range(40):
+        (docs / f"d{i:03d}.md").write_text(f"# Item {i}\n\nItem {i} now costs {i * 5} yuan, shipping free.\n")
+    assert _run(KILL_AT_SCRIPT, home, docs, FAST_EMBEDDER, point) == -signal.SIGKILL
+    assert (home / "kb" / "k" / ".dirty").exists()
+
+    kb = KnowledgeBase.open("k", home=home)
+    report = kb.index(progress=False)
+    assert report.added + report.updated + report.unchanged == 40 and report.deleted == 0
+    assert_consistent(kb)
+    clean = KnowledgeBase.open("k", home=tmp_path / "clean", embedder=FAST_EMBEDDER, create=True)
+    clean.index([docs], progress=False)
+    mine, theirs = kb.store.collection.get(), clean.store.collection.get()
+    assert sorted(zip(mine["ids"], mine["documents"], strict=True)) == sorted(
+        zip(theirs["ids"], theirs["documents"], strict=True)
+    )
+    assert kb.store.read_chunks() == clean.store.read_chunks()
+    assert kb.index(progress=False).embedded_chunks == 0
+    assert "costs 195 yuan" in kb.search("Item 39 price", k=1)[0].text
 
 
 def test_two_concurrent_writers_one_waits_and_neither_corrupts(tmp_path: Path) -> None:
@@ -76,7 +131,7 @@ def test_two_concurrent_writers_one_waits_and_neither_corrupts(tmp_path: Path) -
     run("b", kb_b)
     first.join()
     assert (reports["a"].added, reports["b"].added, reports["b"].unchanged) == (60, 0, 60)
-    assert kb_b._collection.count() == reports["b"].chunks == 60
+    assert kb_b.store.collection.count() == reports["b"].chunks == 60
 
 
 def _free_port() -> int:

@@ -1,0 +1,42 @@
+"""The one tokenizer: exact word lists for BM25 (index_terms) and for the router (words).
+
+Expected lists are worked out from the rules in training/text.py: lower-case; Latin words/numbers kept
+whole (joined by . _ -), plurals folded; Chinese cut by jieba (precise mode for ``words``, search mode plus
+the single characters of multi-character words for ``index_terms``); stopwords (the union of the old router
+and BM25 lists) dropped.
+"""
+
+from __future__ import annotations
+
+from training.text import STOPWORDS, index_terms, words
+
+
+def test_index_terms_split_chinese_words_add_their_characters_and_drop_stopwords() -> None:
+    # 是/怎样/的 and what/are/the are stopwords; refunds/policies fold to singular; SKU-123 and 3.5 stay
+    # whole; the characters of 退货, 政策 and 价格 follow the words (元 is one character: nothing to add).
+    assert index_terms("退货政策是怎样的? What are the Refunds policies? SKU-123 价格3.5元") == [
+        "退货", "政策", "refund", "policy", "sku-123", "价格", "3.5", "元",
+        "退", "货", "政", "策", "价", "格",
+    ]  # fmt: skip
+
+
+def test_index_terms_search_mode_adds_sub_words() -> None:
+    # search mode: the dictionary sub-word 风扇 before the whole word 电风扇, then each word's characters
+    assert index_terms("电风扇") == ["风扇", "电风扇", "风", "扇", "电", "风", "扇"]
+
+
+def test_stopwords_are_the_union_of_the_router_and_bm25_lists() -> None:
+    # from the router's list (BM25 indexed them before): 请 告诉 多少钱 钱 谁 much many
+    assert {"请", "告诉", "多少钱", "钱", "谁", "much", "many"} <= STOPWORDS
+    # from BM25's list (the router kept them before): 被 把 让 给 对 从 到 需要 than then
+    assert {"被", "把", "让", "给", "对", "从", "到", "需要", "than", "then"} <= STOPWORDS
+    assert index_terms("请告诉我多少钱? How much do many lamps cost") == ["lamp", "cost"]
+
+
+def test_words_are_precise_mode_content_words() -> None:
+    assert words("退货政策是怎样的? What are the Refunds policies?") == ["退货", "政策", "refund", "policy"]
+    assert words("电风扇") == ["电风扇"]  # precise mode: no sub-words, no single characters
+    assert words("老大是谁") == ["老大"] and words("老二是谁") == ["老二"]
+    # nothing but stopwords: every word is kept, so two such questions can still be compared
+    assert words("是谁?") == ["是", "谁"]
+    assert words("") == []
