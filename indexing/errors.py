@@ -6,12 +6,7 @@
 Nothing to run here; ``pytest tests/indexing/test_errors.py`` checks the kinds and codes.
 
 ``code`` keeps the machine-readable words the KB routes have always answered with (``kb_not_found``, ...).
-
-Transition: the not-found and conflict errors also derive from :class:`KBError` (their first base sets the
-kind: ``KBNotFoundError.kind == "not_found"``), because ``service/cli.py`` still catches ``KBError`` and
-would otherwise print a traceback for ``imprint kb stats missing``. Map errors by ``.kind``, never by
-``isinstance`` against a kind. Once the CLI catches ``ImprintError``, drop ``KBError`` from those bases and
-the ``type: ignore`` that the second kind costs.
+Callers map errors by ``.kind`` (``service/errors.py``, the CLI), never by ``isinstance`` against a kind.
 """
 
 from __future__ import annotations
@@ -25,19 +20,19 @@ class KBError(InvalidInput):
     default_code = "kb_error"
 
 
-class KBNotFoundError(NotFound, KBError):  # type: ignore[misc]  # see the module docstring
+class KBNotFoundError(NotFound):
     """No knowledge base by that name."""
 
     default_code = "kb_not_found"
 
 
-class KBLockedError(Conflict, KBError):  # type: ignore[misc]  # see the module docstring
+class KBLockedError(Conflict):
     """Another writer holds the KB's lock for longer than the caller was willing to wait."""
 
     default_code = "kb_locked"
 
 
-class EmbedderMismatchError(Conflict, KBError):  # type: ignore[misc]  # see the module docstring
+class EmbedderMismatchError(Conflict):
     """The KB's vectors were made by another embedder (or another dimension) than the one asked for."""
 
     default_code = "embedder_mismatch"
