@@ -4,10 +4,16 @@
 
 Why custom: llama-index's ``SentenceSplitter`` treats a run of Chinese as one "sentence" (it splits on ``.?!``
 and whitespace), cuts Markdown tables in half and forgets which section a chunk came from. Here a document is
-split into sections at Markdown headings, each section into blocks (tables stay whole, paragraphs split into
-sentences on ``。!?;!?;`` and English sentence ends), and blocks are packed greedily into chunks of at most
-``chunk_size`` characters with ``chunk_overlap`` characters of trailing sentences carried over. Every chunk
-records its character span in the original text, so a citation can point at the exact place.
+split into sections at Markdown headings, each section into blocks (paragraphs split into sentences on
+``。!?;!?;`` and English sentence ends), and blocks are packed greedily into chunks of at most ``chunk_size``
+characters with ``chunk_overlap`` characters of trailing sentences carried over. Every chunk records its
+character span in the original text, so a citation can point at the exact place.
+
+Tables: every data row of a Markdown table (header + ``|---|`` separator) is its OWN chunk, written as
+``column: value`` pairs (``商品: 星光台灯 | 价格: 199元 | 库存: 12``, ``training.prompting.table_row_text``)
+with its first cell as ``row_key``: a question about one product retrieves that product's row — not a whole
+table whose other rows hold other products' numbers (the 270M model copies the wrong row from those), and the
+row ranks first when the question names its key (``indexing.search``). A row's span is the row's line.
 
 ``ImprintNodeParser`` wraps :func:`chunk_text` as a llama-index ``NodeParser`` with deterministic node ids
 (``{doc_id}::{version}::{n}``, ``version`` = the start of the document's hash): a re-run after a crash makes
@@ -32,10 +38,14 @@ from llama_index.core.node_parser import NodeParser
 from llama_index.core.schema import BaseNode, Document, NodeRelationship, TextNode
 from pydantic import Field
 
+from training.prompting import split_table_row, table_row_text
+
 HEADING_RE = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
 # One sentence: a run without a Chinese/full-width terminator, plus the terminator; or an English sentence
 # ending in .?! followed by whitespace. Spans come from match offsets, so nothing is lost between sentences.
 SENTENCE_RE = re.compile(r"[^。!?;!?;\n]+?(?:[。!?;!?;]+|[.?!](?=\s)|$)|\n+", re.MULTILINE)
+# A Markdown table's header separator row: | --- | :---: | ---: |
+SEPARATOR_RE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 # The one place the chunking defaults are written (IndexConfig, KnowledgeBase.open and the parser use these).
 CHUNK_SIZE = 400
 CHUNK_OVERLAP = 60
@@ -52,15 +62,19 @@ class Chunk:
     end: int
     heading: str  # innermost Markdown heading ("" before the first heading)
     section_path: str  # all enclosing headings, "A > B > C"
+    row_key: str = ""  # a table row's first cell (its entity); "" for prose
 
 
 @dataclass(frozen=True)
 class _Unit:
-    """An indivisible piece: a sentence, or a whole table (``table_header`` set)."""
+    """An indivisible piece: a sentence, a table row (``row_text`` set), or a whole table without a header
+    separator (``table_header`` set)."""
 
     start: int
     end: int
-    table_header: tuple[int, int] | None = None  # span of header + separator rows when this unit is a table
+    table_header: tuple[int, int] | None = None  # span of the first rows when this unit is a whole table
+    row_text: str = ""  # "column: value | …" when this unit is one row of a table with a header
+    row_key: str = ""
 
 
 def _sections(text: str) -> list[tuple[int, int, str, str]]:
@@ -86,8 +100,24 @@ def _sections(text: str) -> list[tuple[int, int, str, str]]:
     return [s for s in sections if text[s[0] : s[1]].strip()]
 
 
+def _table_rows(text: str, start: int, rows: list[str]) -> list[_Unit] | None:
+    """One unit per data row when ``rows`` (a table's lines, from ``start``) have a header and separator."""
+    if len(rows) < 3 or not SEPARATOR_RE.match(rows[1].rstrip("\r\n")):
+        return None
+    header = split_table_row(rows[0])
+    units, pos = [], start + len(rows[0]) + len(rows[1])
+    for row in rows[2:]:
+        line = row.rstrip("\r\n")
+        cells = split_table_row(line)
+        if any(cells):
+            key = next((c for c in cells if c), "")
+            units.append(_Unit(pos, pos + len(line), row_text=table_row_text(header, cells), row_key=key))
+        pos += len(row)
+    return units
+
+
 def _units(text: str, start: int, end: int) -> list[_Unit]:
-    """Split ``text[start:end]`` into sentences and whole tables."""
+    """Split ``text[start:end]`` into sentences, table rows and (header-less) whole tables."""
     units: list[_Unit] = []
     pos = start
     lines = text[start:end].splitlines(keepends=True)
@@ -102,11 +132,15 @@ def _units(text: str, start: int, end: int) -> list[_Unit]:
             while j < len(lines) and lines[j].lstrip().startswith("|"):
                 pos += len(lines[j])
                 j += 1
-            header_end = table_start + sum(len(row) for row in lines[i : min(i + 2, j)])
-            table_end = pos
-            while table_end > table_start and text[table_end - 1] in "\r\n":
-                table_end -= 1
-            units.append(_Unit(table_start, table_end, (table_start, header_end)))
+            rows = _table_rows(text, table_start, lines[i:j])
+            if rows is not None:
+                units += rows
+            else:
+                header_end = table_start + sum(len(row) for row in lines[i : min(i + 2, j)])
+                table_end = pos
+                while table_end > table_start and text[table_end - 1] in "\r\n":
+                    table_end -= 1
+                units.append(_Unit(table_start, table_end, (table_start, header_end)))
             prose_start = pos
             i = j
             continue
@@ -156,9 +190,10 @@ def _split_long(text: str, unit: _Unit, size: int) -> list[tuple[str, int, int]]
 def chunk_text(text: str, *, chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP) -> list[Chunk]:
     """Chunk ``text`` (Markdown or plain) into pieces of at most ``chunk_size`` characters.
 
-    Tables are never split unless a single table exceeds ``chunk_size``; then it is split between rows and
-    each piece repeats the header row. ``chunk_overlap`` characters' worth of whole trailing sentences (never
-    tables) are repeated at the start of the next chunk in the same section.
+    Each row of a table with a header is its own chunk (``column: value`` pairs, span = the row's line). A
+    table without a header separator stays whole unless it exceeds ``chunk_size``; then it is split between
+    rows and each piece repeats the first rows. ``chunk_overlap`` characters' worth of whole trailing
+    sentences (never tables) are repeated at the start of the next chunk in the same section.
     """
     if chunk_size <= 0 or not 0 <= chunk_overlap < chunk_size:
         raise ValueError(
@@ -174,6 +209,11 @@ def chunk_text(text: str, *, chunk_size: int = CHUNK_SIZE, chunk_overlap: int = 
                 chunks.append(Chunk(text[s:e], s, e, heading, path))
 
         for unit in _units(text, sec_start, sec_end):
+            if unit.row_text:
+                flush(current)
+                current = []
+                chunks.append(Chunk(unit.row_text, unit.start, unit.end, heading, path, unit.row_key))
+                continue
             if unit.end - unit.start > chunk_size:
                 flush(current)
                 current = []
@@ -197,7 +237,15 @@ def chunk_text(text: str, *, chunk_size: int = CHUNK_SIZE, chunk_overlap: int = 
 
 
 # Keys that locate a chunk (or its version); kept out of the text the embedder and the LLM see.
-_POSITION_KEYS = ["section_path", "start_char", "end_char", "chunk_index", "n_chunks", "doc_version"]
+_POSITION_KEYS = [
+    "section_path",
+    "start_char",
+    "end_char",
+    "chunk_index",
+    "n_chunks",
+    "doc_version",
+    "row_key",
+]
 
 
 def doc_version(doc_hash: str) -> str:
@@ -236,6 +284,7 @@ class ImprintNodeParser(NodeParser):
                     chunk_index=n,
                     n_chunks=len(chunks),  # lets a crash recovery tell a complete document from a partial one
                     doc_version=version,  # lets it tell the committed version from an interrupted new one
+                    row_key=chunk.row_key,  # a table row's entity (search ranks it first when named)
                 )
                 node = TextNode(
                     id_=f"{doc.id_}::{version}::{n}",

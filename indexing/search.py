@@ -34,6 +34,11 @@ DEFAULT_K = 5
 BM25_WEIGHT = 0.3
 BM25_WEIGHT_IDENTIFIER = 1.5
 RRF_K = 60  # for rrf_fuse, an alternative the benchmark compares
+# Table rows whose key (first cell) the question names rank before every other candidate
+# ("星光台灯多少钱?" → 星光台灯's row first): not a row of a product whose name embeds nearby, not prose that
+# repeats the question's words without the value. Among named rows, and among the rest, the fused score
+# decides.
+NAMED_ROWS_FIRST = True
 
 
 def rrf_fuse(rankings: list[list[str]], weights: list[float], k: int = RRF_K) -> dict[str, float]:
@@ -161,6 +166,12 @@ class ViewCache:
 
 
 # ── searching ──────────────────────────────────────────────────────────────────────────────────────────────
+def names_row(query: str, meta: dict[str, Any]) -> bool:
+    """Whether ``query`` names the entity of this table row (its first cell, e.g. a product)."""
+    key = str(meta.get("row_key") or "").strip().lower()
+    return len(key) >= 2 and key in query.lower()
+
+
 def check_filters(filters: dict[str, Any] | None) -> dict[str, Any] | None:
     """Metadata filters must map a field name to one str/int/float/bool value (Chroma's exact match)."""
     if not filters:
@@ -273,8 +284,9 @@ def search(
     bm25 = {c: float(all_bm25[view.pos[c]]) if c in view.pos else 0.0 for c in found}
     weight = BM25_WEIGHT_IDENTIFIER if any(any(ch.isdigit() for ch in t) for t in tokens) else BM25_WEIGHT
     fused = zscore_fuse(cosine, bm25, weight)
+    named = {c for c, (_, meta, _) in found.items() if NAMED_ROWS_FIRST and names_row(query, meta)}
     hits = []
-    for cid in sorted(fused, key=lambda c: -fused[c])[:k]:
+    for cid in sorted(fused, key=lambda c: (c not in named, -fused[c]))[:k]:
         text, meta, sim = found[cid]
         hits.append(make_hit(cid, text, meta, fused[cid], sim, bm25[cid]))
     return hits

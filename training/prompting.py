@@ -37,6 +37,22 @@ class ContextSource:
     heading: str | None = None
 
 
+def split_table_row(line: str) -> list[str]:
+    """The cells of one Markdown table row: ``"| 星光台灯 | 199元 |"`` → ``["星光台灯", "199元"]``."""
+    body = line.strip()
+    body = body[1:] if body.startswith("|") else body
+    body = body[:-1] if body.endswith("|") else body
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", body)]
+
+
+def table_row_text(header: Sequence[str], row: Sequence[str]) -> str:
+    """One table row as ``column: value`` pairs, so a value never loses its column (or its row):
+    ``商品: 星光台灯 | 价格: 199元 | 库存: 12``. Retrieval indexes rows in this form and the context prompt
+    shows them so; RAFT's synthetic tables use it too, so training and inference see the same text."""
+    pairs = [f"{h}: {v}" if h else v for h, v in zip(header, row, strict=False) if v]
+    return " | ".join(pairs)
+
+
 def source_label(source: ContextSource) -> str:
     parts = [p for p in (source.title, source.heading) if p]
     # Headings often repeat the title (a single-section document); say it once.

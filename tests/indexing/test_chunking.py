@@ -18,20 +18,21 @@ DOC = (
 )
 
 
-def test_sections_sentences_and_spans() -> None:
+def test_sections_sentences_rows_and_spans() -> None:
     chunks = chunk_text(DOC, chunk_size=60, chunk_overlap=0)
     assert chunks == [
         Chunk("苹果五元一斤。香蕉三元!Apples cost five. Bananas three.", 6, 50, "价格", "价格"),
-        Chunk(
-            "| 商品 | 库存 |\n|---|---|\n| 苹果 | 10 |\n| 香蕉 | 0 |\n\n结束;好的",
-            59,
-            110,
-            "库存",
-            "价格 > 库存",
-        ),
+        Chunk("商品: 苹果 | 库存: 10", 81, 92, "库存", "价格 > 库存", "苹果"),
+        Chunk("商品: 香蕉 | 库存: 0", 93, 103, "库存", "价格 > 库存", "香蕉"),
+        Chunk("结束;好的", 105, 110, "库存", "价格 > 库存"),
     ]
-    for c in chunks:
-        assert DOC[c.start : c.end] == c.text
+    # A citation's span points at the exact source: the sentence, or the row's line.
+    assert [DOC[c.start : c.end] for c in chunks] == [
+        chunks[0].text,
+        "| 苹果 | 10 |",
+        "| 香蕉 | 0 |",
+        "结束;好的",
+    ]
 
 
 def test_chinese_sentence_punctuation_splits_and_overlap_carries_whole_sentences() -> None:
@@ -46,29 +47,28 @@ def test_chinese_sentence_punctuation_splits_and_overlap_carries_whole_sentences
     assert [(c.start, c.end) for c in chunks] == [(0, 10), (5, 15), (10, 20), (15, 25)]
 
 
-def test_table_is_never_split_when_it_fits() -> None:
-    text = "intro sentence here.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\nafter."
-    chunks = chunk_text(text, chunk_size=45, chunk_overlap=0)
-    assert [c.text for c in chunks] == [
-        "intro sentence here.",
-        "| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |",
-        "after.",
+def test_every_table_row_is_a_chunk_that_carries_its_header() -> None:
+    """A small table is NOT kept whole: each row names its columns, so no value travels without its row."""
+    text = "intro sentence here.\n\n| a | b |\n|:---|---:|\n| 1 | 2 |\n| 3 |  |\n\nafter."
+    chunks = chunk_text(text, chunk_size=400, chunk_overlap=0)
+    assert [(c.text, c.row_key) for c in chunks] == [
+        ("intro sentence here.", ""),
+        ("a: 1 | b: 2", "1"),
+        ("a: 3", "3"),  # an empty cell says nothing
+        ("after.", ""),
     ]
-    wide = chunk_text(text, chunk_size=80, chunk_overlap=0)
-    assert [c.text for c in wide] == [text]
 
 
-def test_oversized_table_splits_between_rows_and_repeats_header() -> None:
+def test_a_table_without_header_separator_stays_whole_or_splits_between_rows() -> None:
     rows = "".join(f"| item{i} | {i}元 |\n" for i in range(4))
-    text = "| name | price |\n|---|---|\n" + rows
-    chunks = chunk_text(text, chunk_size=50, chunk_overlap=0)
+    text = "| name | price |\n" + rows
+    assert [c.text for c in chunk_text(text, chunk_size=200, chunk_overlap=0)] == [text.rstrip("\n")]
+    chunks = chunk_text(text, chunk_size=40, chunk_overlap=0)
+    # Too long for one chunk: split between rows, each piece repeating the first two lines.
     assert [c.text for c in chunks] == [
-        "| name | price |\n|---|---|\n| item0 | 0元 |",
-        "| name | price |\n|---|---|\n| item1 | 1元 |",
-        "| name | price |\n|---|---|\n| item2 | 2元 |",
-        "| name | price |\n|---|---|\n| item3 | 3元 |",
+        f"| name | price |\n| item0 | 0元 |\n| item{i} | {i}元 |" for i in (1, 2, 3)
     ]
-    assert text[chunks[1].start : chunks[1].end] == "| item1 | 1元 |"
+    assert all(c.text.startswith("| name | price |") and c.row_key == "" for c in chunks)
 
 
 def test_plain_text_without_headings_and_bad_config() -> None:
@@ -86,13 +86,16 @@ def test_node_parser_gives_versioned_stable_ids_and_citation_metadata() -> None:
     nodes = [cast(TextNode, n) for n in ImprintNodeParser(chunk_size=60, chunk_overlap=0)([doc])]
     version = doc.hash[:16]
     assert doc_version(doc.hash) == version
-    assert [n.id_ for n in nodes] == [f"a.md::{version}::0", f"a.md::{version}::1"]
-    assert [n.metadata["heading"] for n in nodes] == ["价格", "库存"]
-    assert [(n.metadata["start_char"], n.metadata["end_char"], n.metadata["n_chunks"]) for n in nodes] == [
-        (6, 50, 2),
-        (59, 110, 2),
-    ]
-    assert [(n.start_char_idx, n.end_char_idx) for n in nodes] == [(6, 50), (59, 110)]
+    assert [n.id_ for n in nodes] == [f"a.md::{version}::{i}" for i in range(4)]
+    assert [n.metadata["heading"] for n in nodes] == ["价格", "库存", "库存", "库存"]
+    assert [n.metadata["row_key"] for n in nodes] == ["", "苹果", "香蕉", ""]
+    spans = [(6, 50), (81, 92), (93, 103), (105, 110)]
+    assert [(n.metadata["start_char"], n.metadata["end_char"]) for n in nodes] == spans
+    assert {n.metadata["n_chunks"] for n in nodes} == {4}
+    assert [(n.start_char_idx, n.end_char_idx) for n in nodes] == spans
+    # The row's entity is in its text; the key itself stays out of what the embedder reads.
+    assert nodes[1].get_content(metadata_mode=MetadataMode.EMBED).endswith("商品: 苹果 | 库存: 10")
+    assert "row_key" not in nodes[1].get_content(metadata_mode=MetadataMode.EMBED)
     assert all(n.metadata["doc_version"] == version for n in nodes)
     source = nodes[0].source_node
     assert nodes[0].ref_doc_id == "a.md" and source is not None and source.hash == doc.hash

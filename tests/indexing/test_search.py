@@ -148,3 +148,37 @@ def test_a_second_instance_sees_another_writers_changes_and_searches_survive_a_r
     assert errors == []
     assert "109元" in reader.search("星光台灯价格", k=1)[0].text
     assert "109元" in reader.search("星光台灯价格", k=1, mode="bm25")[0].text
+
+
+def test_the_row_the_question_names_ranks_first(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Table rows are units; the row whose key the question names comes first — before near-identical rows
+    (product names that embed close together) and before prose that repeats the question's words."""
+    import indexing.search as search_mod
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    names = ["星光台灯", "星光落地灯", "星光床头灯", "月光台灯", "晨光台灯", "星辰台灯"]
+    rows = "".join(f"| {n} | {100 + 10 * i}元 | {i} |\n" for i, n in enumerate(names))
+    (docs / "prices.md").write_text(
+        f"# 价格表\n\n| 商品 | 价格 | 库存 |\n|---|---|---|\n{rows}", encoding="utf-8"
+    )
+    (docs / "news.md").write_text(  # prose full of the question's words, but no price of any lamp
+        "# 台灯价格说明\n\n星光台灯、星光落地灯和星光床头灯多少钱?价格每季度调整。"
+        "月光台灯、晨光台灯、星辰台灯的价格和库存多少,请以价格表为准。"
+        "台灯多少钱、还有几个库存,都以价格表为准。\n",
+        encoding="utf-8",
+    )
+    kb = KnowledgeBase.open("rows", home=home, embedder=FAST_EMBEDDER, create=True)
+    kb.index([docs], progress=False)
+
+    def tops(query: str) -> list[str]:
+        return [h.metadata["row_key"] for h in kb.search(query, k=3)]
+
+    questions = {f"{n}多少钱?": n for n in names} | {f"{n}还有几个库存?": n for n in names}
+    assert {q: tops(q)[0] for q in questions} == questions
+    assert kb.search("星光落地灯多少钱?", k=3)[0].text == "商品: 星光落地灯 | 价格: 110元 | 库存: 1"
+    # Without the rule the prose wins: naming the row is what puts it first.
+    monkeypatch.setattr(search_mod, "NAMED_ROWS_FIRST", False)
+    assert {q: tops(q)[0] for q in questions} != questions
