@@ -330,15 +330,25 @@ class Pipeline:
         # The template already wrote BOS as text; adding special tokens again would double it.
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def generation_request(self, plan: Plan, req: ChatCompletionRequest) -> GenerationRequest:
+    def generation_request(
+        self, plan: Plan, req: ChatCompletionRequest, json_schema: str | None = None
+    ) -> GenerationRequest:
+        """The engine request: the rendered prompt and the OpenAI sampling parameters (``top_p: 0`` keeps
+        only the likeliest token, i.e. greedy); ``json_schema`` constrains the output (``service.params``)."""
+        greedy = req.top_p == 0
         return GenerationRequest(
             prompt_ids=plan.prompt_ids,
             adapter=plan.adapter.name if plan.adapter else None,
             max_tokens=self._room(plan, req.token_limit(self.default_max_tokens)),
-            temperature=req.temperature if req.temperature is not None else 0.0,
-            top_p=req.top_p if req.top_p is not None else 1.0,
+            temperature=0.0 if greedy or req.temperature is None else req.temperature,
+            top_p=1.0 if greedy or req.top_p is None else req.top_p,
             stop=tuple(req.stop_list()),
             seed=req.seed,
+            json_schema=json_schema,
+            logprobs=(req.top_logprobs or 0) if req.logprobs else None,
+            frequency_penalty=req.frequency_penalty or 0.0,
+            presence_penalty=req.presence_penalty or 0.0,
+            logit_bias={int(t): b for t, b in req.logit_bias.items()} if req.logit_bias else None,
         )
 
     def _room(self, plan: Plan, wanted: int) -> int:
