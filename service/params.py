@@ -84,8 +84,8 @@ def check_fields(req: ChatCompletionRequest) -> None:
                 raise _refuse(name, 'Imprint answers text only: send ["text"] or leave it out')
             continue
         raise InvalidInput(
-            f"Unrecognized request argument supplied: {name} — remove it (the parameters Imprint "
-            "honours are listed in service/params.py)",
+            f"Unrecognized request argument supplied: {name} — remove it (README, 'OpenAI compatibility', "
+            "lists what each parameter does here)",
             param=name,
             code="unknown_parameter",
         )
@@ -174,7 +174,7 @@ def tool_spec(req: ChatCompletionRequest) -> OutputSpec | None:
         return None
     if choice in (None, "auto"):
         raise _refuse(
-            "tool_choice",
+            "tools" if choice is None else "tool_choice",
             "Imprint's models have no tool-calling chat template, so they cannot decide to call a tool: "
             "force the call with tool_choice='required' or {'type': 'function', 'function': {'name': ...}}",
         )
