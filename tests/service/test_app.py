@@ -32,6 +32,7 @@ def test_models_list_routed_first_then_forced_names(serve):
         "imprint-base",
         "imprint-adapter:alpha",
         "imprint-adapter:beta",
+        "imprint-embed",
     ]
 
 
