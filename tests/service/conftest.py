@@ -35,8 +35,8 @@ def tiny_adapters(tiny_phi3_base: Any, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="session")
 def structured_adapter(tiny_phi3_base: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tiny-phi3 really fine-tuned (``imprint train``, ~10 s) on eval/examples/structured: its answers are JSON
-    objects, so JSON mode (``json_object``) has a model that ends its object — a random one never would."""
+    """tiny-phi3 really fine-tuned (``imprint train``, ~10 s) on eval/examples/structured: it answers in JSON
+    objects, so JSON mode (``json_object``) has a model that closes its object; a random one never would."""
     from tests.conftest import REPO
     from training.train import TrainConfig, train
 
