@@ -20,7 +20,7 @@ from pydantic_settings import SettingsConfigDict
 from eval.modes import EvalSession, mode_problems
 from eval.questions import Question, load_questions
 from eval.report import Result, build_report, plot_summary, print_tables
-from eval.scoring import is_correct
+from eval.scoring import field_scores, is_correct
 from training.config import ConfigError, Settings
 from training.fileio import atomic_write_json
 
@@ -81,6 +81,7 @@ def answer_all(
                     a.completion_tokens,
                     a.route,
                     a.reason,
+                    field_scores(a.answer, q.expected) if isinstance(q.expected, dict) else None,
                 )
             )
     return results

@@ -34,25 +34,6 @@ def tiny_adapters(tiny_phi3_base: Any, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture(scope="session")
-def structured_adapter(tiny_phi3_base: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tiny-phi3 really fine-tuned (``imprint train``, ~10 s) on eval/examples/structured: it answers in JSON
-    objects, so JSON mode (``json_object``) has a model that closes its object; a random one never would."""
-    from tests.conftest import REPO
-    from training.train import TrainConfig, train
-
-    cfg = TrainConfig.build(
-        training_file=REPO / "eval" / "examples" / "structured" / "train.jsonl",
-        base_model="tiny-phi3",
-        output=tmp_path_factory.mktemp("structured-adapter") / "structured",
-        n_epochs=40,
-        learning_rate_multiplier=25,
-        suffix="structured",
-        progress=False,
-    )
-    return train(cfg)
-
-
-@pytest.fixture(scope="session")
 def tiny_model(tiny_phi3_base: Any) -> tuple[Any, Any]:
     from training.models import load_base_model
 
