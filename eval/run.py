@@ -67,7 +67,8 @@ def answer_all(
     results: list[Result] = []
     for mode in cfg.modes:
         print(f"eval: answering {len(questions)} questions with mode {mode} …", file=sys.stderr, flush=True)
-        answers = session.answer(mode, [q.question for q in questions])
+        json_mode = any(isinstance(q.expected, dict) for q in questions)  # JSON answers: constrained decoding
+        answers = session.answer(mode, [q.question for q in questions], json_mode=json_mode)
         for q, a in zip(questions, answers, strict=True):
             results.append(
                 Result(

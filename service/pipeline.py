@@ -357,11 +357,15 @@ class Pipeline:
         return max(1, min(wanted, limit - len(plan.prompt_ids))) if limit else wanted
 
     async def complete(self, req: ChatCompletionRequest) -> tuple[Plan, GenerationResult]:
-        """Plan + generate (or abstain) — the non-streaming path, also used by the eval modes."""
+        """Plan + generate (or abstain) — the non-streaming path, also used by the eval modes; the request's
+        parameters are judged and its ``response_format`` constrains the output as on the HTTP route."""
+        from service.params import check_request
+
+        spec = check_request(req, vocab_size=len(self.tokenizer))
         plan = await self.plan(req)
         if plan.abstains:
             return plan, GenerationResult(abstain_text(plan.question), 0, 0, "stop")
-        return plan, await self.engine.generate(self.generation_request(plan, req))
+        return plan, await self.engine.generate(self.generation_request(plan, req, spec.json_schema))
 
 
 class RetrievalFailed(Exception):
