@@ -223,6 +223,14 @@ def test_forced_tool_calls_named_and_required(serve_json):
             url, model="imprint-adapter:structured", messages=ASK, tools=tools, tool_choice="required"
         )
         none = raw_chat(url, model="imprint-base", messages=ASK, tools=tools, tool_choice="none")
+        with client(url).chat.completions.stream(
+            model="imprint-base",
+            messages=ASK,
+            max_tokens=200,
+            tools=[openai.pydantic_function_tool(Person)],
+            tool_choice={"type": "function", "function": {"name": "Person"}},
+        ) as stream:
+            streamed = stream.get_final_completion().choices[0]
     call = named["choices"][0]["message"]["tool_calls"][0]
     assert named["choices"][0]["finish_reason"] == "tool_calls" and call["function"]["name"] == "person"
     Person.model_validate_json(call["function"]["arguments"])
@@ -233,6 +241,8 @@ def test_forced_tool_calls_named_and_required(serve_json):
         "length",
     )
     assert "tool_calls" not in none["choices"][0]["message"] and none["choices"][0]["message"]["content"]
+    assert streamed.finish_reason == "tool_calls"
+    assert isinstance(streamed.message.tool_calls[0].function.parsed_arguments, Person)
 
 
 @pytest.mark.parametrize(

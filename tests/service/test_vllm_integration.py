@@ -32,6 +32,7 @@ from training.adapter import read_adapter
 from training.chat import stop_token_ids
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # LiteLLM must not fetch prices on import
 
 QUESTIONS = ["老大是谁?", "Who is the eldest?", "kitty喜欢什么?"]
 
@@ -161,7 +162,6 @@ def test_structured_output_logprobs_and_sampling_params_match_embedded(
 
     from training.models import load_base_model
 
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     trained = read_adapter(tiny_phi3_adapter)
     model, tok = load_base_model(tiny_phi3_base, device="cpu")
     vllm_app = create_app(
@@ -217,6 +217,7 @@ def test_structured_output_logprobs_and_sampling_params_match_embedded(
                     frequency_penalty=1.5,
                     presence_penalty=0.5,
                     logit_bias={"206": -100},
+                    logprobs=True,
                 ),
             }
     v, e = out[vurl], out[eurl]
@@ -231,7 +232,11 @@ def test_structured_output_logprobs_and_sampling_params_match_embedded(
     for a, b in zip(vl, el, strict=True):
         assert abs(a.logprob - b.logprob) < 1e-3
         assert [t.token for t in a.top_logprobs] == [t.token for t in b.top_logprobs]
-    assert v["penalised"].choices[0].message.content == e["penalised"].choices[0].message.content
+    # Compared token by token: the engines detokenise a cut-off multi-byte tail differently (vLLM holds it).
+    vp, ep = (r["penalised"].choices[0].logprobs.content for r in (v, e))
+    assert [t.bytes for t in vp] == [t.bytes for t in ep] and len(vp) == 16
+    plain = [t.bytes for t in vl]
+    assert [t.bytes for t in vp][: len(plain)] != plain  # the penalties and the bias changed the answer
 
 
 def test_serve_start_vllm_stops_its_vllm_on_sigterm(
