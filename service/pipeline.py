@@ -218,13 +218,9 @@ class Pipeline:
             )
         if not plan.abstains:
             # "developer" is OpenAI's newer name for "system"; chat templates only know the latter.
-            self._render(
-                plan,
-                [
-                    {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-                    for m in req.messages
-                ],
-            )
+            roles = [("system" if m.role == "developer" else m.role) for m in req.messages]
+            messages = [{"role": r, "content": m.text()} for r, m in zip(roles, req.messages, strict=True)]
+            self._render(plan, instructions_as_user(messages))
         log.info(
             "route=%s model=%s adapter=%s hits=%d reason=%s",
             plan.route,
@@ -370,3 +366,12 @@ class Pipeline:
 
 class RetrievalFailed(Exception):
     pass
+
+
+def instructions_as_user(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A conversation of system messages only becomes one user turn: some templates (Gemma's) show system
+    text only inside the next user turn, so without one the model would never see the instructions."""
+    if any(m["role"] == "user" for m in messages):
+        return messages
+    text = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    return [{"role": "user", "content": text}, *(m for m in messages if m["role"] != "system")]
