@@ -310,3 +310,18 @@ def test_chunks_and_response_events_match_openai_schemas(serve):
         ChatCompletionChunk.model_validate(chunk, strict=True)
         assert isinstance(chunk["system_fingerprint"], str)
     assert set(err) == {"error"} and set(err["error"]) == {"message", "type", "param", "code"}
+
+
+def test_routed_model_answers_instructions_and_still_abstains_on_unknown_facts(serve):
+    """Every client's smoke test ("Reply briefly with OK") used to get "I don't know" from the router."""
+    with serve() as url:
+        answers = {
+            q: chat(url, model="imprint", messages=[{"role": "user", "content": q}])["raw"]
+            for q in ("Reply briefly with OK", "翻译成英文：老大是谁?", "What is the capital of Peru?")
+        }
+    for q in ("Reply briefly with OK", "翻译成英文：老大是谁?"):
+        info = answers[q]["imprint"]
+        assert info["route"] == "adapter" and "needs no fact" in info["reason"] and not info["citations"]
+        assert answers[q]["usage"]["completion_tokens"] > 0
+    unknown = answers["What is the capital of Peru?"]
+    assert unknown["imprint"]["route"] == "abstain" and text(unknown) == "I don't know."
