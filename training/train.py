@@ -410,7 +410,8 @@ def train(cfg: TrainConfig) -> Path:
         _say(f"resuming job {job.name}")
     else:
         job = (
-            _jobs_root() / f"ft-{datetime.now(UTC):%Y%m%d-%H%M%S}-{cfg.adapter_name()}-{uuid.uuid4().hex[:4]}"
+            _jobs_root()
+            / f"ft-{datetime.now(UTC):%Y%m%d-%H%M%S}-{cfg.adapter_name()}-{uuid.uuid4().hex[:4]}"
         )
         job.mkdir(parents=True)
         (job / "config.json").write_text(cfg.model_dump_json(indent=2))
