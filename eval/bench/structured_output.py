@@ -176,8 +176,9 @@ def markdown(report: dict[str, Any]) -> str:
         "the processor (embedded engine; vLLM does the same xgrammar work server-side); it includes each "
         "request's matcher set-up, which the 1-token runs spread over one token. A step-by-step profile of "
         "xgrammar on gemma3-270m's 262k vocabulary measures 0.02-0.03 ms per token after the first step "
-        "(1-2 ms): about 0.02 % of a ~100 ms decode step, so the grammar cannot account for ratios above "
-        "1.2×; the swings are the machine's."
+        "(1-2 ms): about 0.02 % of a ~100 ms decode step, so the grammar's own work cannot account for "
+        "ratios above 1.2×. What does is not settled on this machine (a quieter rerun is the next step): an "
+        "in-process check of 5 interleaved 24-token generations measured 1.06-1.08× end to end."
     )
     return "\n".join(lines) + "\n" + note + "\n"
 
