@@ -201,7 +201,8 @@ def test_models_retrieve_fingerprint_and_cors(serve):
         raw_list = httpx.get(url + "/v1/models").json()
     assert [m.id for m in got] == listed
     Model.model_validate(raw, strict=True)
-    assert raw_list["object"] == "list" and [Model.model_validate(m, strict=True).id for m in raw_list["data"]]
+    assert raw_list["object"] == "list"
+    assert [Model.model_validate(m, strict=True).id for m in raw_list["data"]] == listed
     assert err.value.body["param"] == "model" and err.value.body["code"] == "model_not_found"
     assert alpha["system_fingerprint"] != beta["system_fingerprint"]  # the answering adapter is in it
     assert preflight.status_code == 200
