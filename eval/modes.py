@@ -94,20 +94,28 @@ class EvalSession:
             settings, engine, tokenizer, [info] if info else [], kb, base_chat_template=base.chat_template
         )
 
-    def answer(self, mode: str, questions: list[str]) -> list[Answer]:
+    def answer(self, mode: str, questions: list[str], *, json_mode: bool = False) -> list[Answer]:
+        """``json_mode``: ask with ``response_format: json_object`` (JSON answers, scored per field)."""
         if problems := mode_problems([mode], adapter=self.adapter, kb=self.kb):
             raise InvalidInput("; ".join(problems), param="modes")
         pipeline = self.pipeline()
-        return asyncio.run(_ask_all(pipeline, MODES[mode], questions, self.max_new_tokens))
+        return asyncio.run(_ask_all(pipeline, MODES[mode], questions, self.max_new_tokens, json_mode))
 
 
-async def _ask_all(pipeline: Any, model: str, questions: list[str], max_tokens: int) -> list[Answer]:
+async def _ask_all(
+    pipeline: Any, model: str, questions: list[str], max_tokens: int, json_mode: bool = False
+) -> list[Answer]:
     from service.schema import ChatCompletionRequest
 
     out = []
+    fmt = {"type": "json_object"} if json_mode else None
     for q in questions:
         req = ChatCompletionRequest(
-            model=model, messages=[{"role": "user", "content": q}], max_tokens=max_tokens, temperature=0
+            model=model,
+            messages=[{"role": "user", "content": q}],
+            max_tokens=max_tokens,
+            temperature=0,
+            response_format=fmt,
         )
         plan, result = await pipeline.complete(req)
         info = plan.info(result.text)

@@ -1,10 +1,11 @@
 """The questions file of ``imprint eval``: JSON Lines, one question per line.
 
-    {"question": str, "expected": [str, ...], "forbidden"?: [str, ...], "kind"?: str, "id"?: str}
+    {"question": str, "expected": [str, ...] | {field: value, ...}, "forbidden"?: [str, ...], "kind"?: str,
+     "id"?: str}
 
 An answer is correct when it contains any ``expected`` string and none of the ``forbidden`` ones (stale or
 wrong values), case-insensitive and whitespace-normalised; ``expected: []`` means the right answer is to
-abstain (``eval.scoring``).
+abstain. An OBJECT ``expected`` asks for a JSON answer, scored field by field (``eval.scoring``).
 
     python -m eval.questions eval/examples/family/questions.jsonl     # checks a file, prints counts per kind
 """
@@ -16,6 +17,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from training.config import ConfigError
 from training.fileio import read_jsonl_lines
@@ -26,7 +28,7 @@ class Question:
     id: str
     kind: str
     question: str
-    expected: list[str]
+    expected: list[str] | dict[str, Any]  # an object: the answer is JSON, scored per field
     forbidden: list[str] = field(default_factory=list)
 
 
@@ -60,8 +62,12 @@ def load_questions(path: str | Path) -> list[Question]:
         ):
             problems.append(f'line {n}: question: missing or not a string — add "question": "..."')
             continue
-        if not _strings(rec.get("expected")):
-            problems.append(f"line {n}: expected: must be a list of strings ([] = should abstain)")
+        expected = rec.get("expected")
+        if not _strings(expected) and not (isinstance(expected, dict) and expected):
+            problems.append(
+                f"line {n}: expected: must be a list of strings ([] = should abstain) or a non-empty "
+                "object of the JSON answer's fields"
+            )
             continue
         if "forbidden" in rec and not _strings(rec["forbidden"]):
             problems.append(

@@ -24,6 +24,7 @@ class Result:
     completion_tokens: int
     route: str = ""
     reason: str = ""
+    fields: dict[str, bool] | None = None  # per-field correctness of a JSON answer (object ``expected``)
 
 
 def summarize(results: list[Result]) -> dict[str, Any]:
@@ -40,10 +41,16 @@ def summarize(results: list[Result]) -> dict[str, Any]:
             cell["prompt_tokens"] += r.prompt_tokens
             cell["completion_tokens"] += r.completion_tokens
             routes.setdefault((r.mode, kind), Counter())[r.route] += 1
+            for name, ok in (r.fields or {}).items():
+                f = cell.setdefault("fields", {}).setdefault(name, {"correct": 0, "total": 0})
+                f["correct"] += int(ok)
+                f["total"] += 1
     for mode, kinds in out.items():
         for kind, cell in kinds.items():
             cell["accuracy"] = round(cell["correct"] / cell["total"], 4)
             cell["routes"] = dict(routes[(mode, kind)])
+            for f in cell.get("fields", {}).values():
+                f["accuracy"] = round(f["correct"] / f["total"], 4)
     return out
 
 
@@ -90,6 +97,16 @@ def print_tables(results: list[Result], summary: dict[str, Any]) -> None:
             cells.append(f"{cell['correct']}/{cell['total']}" + (f" ({routes})" if routes else ""))
         overview.add_row(kind, *cells)
     console.print(overview)
+    fields = list(dict.fromkeys(f for m in modes for f in summary[m]["all"].get("fields", {})))
+    if fields:
+        per_field = Table(title="JSON answers: accuracy per field (all kinds)")
+        per_field.add_column("field")
+        for m in modes:
+            per_field.add_column(m)
+        for f in fields:
+            cells = [summary[m]["all"].get("fields", {}).get(f) for m in modes]
+            per_field.add_row(f, *[f"{c['correct']}/{c['total']}" if c else "" for c in cells])
+        console.print(per_field)
 
 
 def plot_summary(summary: dict[str, Any], out: Path, title: str = "accuracy by kind") -> None:

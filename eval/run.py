@@ -20,7 +20,7 @@ from pydantic_settings import SettingsConfigDict
 from eval.modes import EvalSession, mode_problems
 from eval.questions import Question, load_questions
 from eval.report import Result, build_report, plot_summary, print_tables
-from eval.scoring import is_correct
+from eval.scoring import field_scores, is_correct
 from training.config import ConfigError, Settings
 from training.fileio import atomic_write_json
 
@@ -67,7 +67,8 @@ def answer_all(
     results: list[Result] = []
     for mode in cfg.modes:
         print(f"eval: answering {len(questions)} questions with mode {mode} …", file=sys.stderr, flush=True)
-        answers = session.answer(mode, [q.question for q in questions])
+        json_mode = any(isinstance(q.expected, dict) for q in questions)  # JSON answers: constrained decoding
+        answers = session.answer(mode, [q.question for q in questions], json_mode=json_mode)
         for q, a in zip(questions, answers, strict=True):
             results.append(
                 Result(
@@ -81,6 +82,7 @@ def answer_all(
                     a.completion_tokens,
                     a.route,
                     a.reason,
+                    field_scores(a.answer, q.expected) if isinstance(q.expected, dict) else None,
                 )
             )
     return results

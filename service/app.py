@@ -5,9 +5,11 @@ error handlers, the start-up that builds the service state, and the route module
     python -c "import openai; c = openai.OpenAI(base_url='http://127.0.0.1:8000/v1', api_key='x'); \\
         print(c.chat.completions.create(model='imprint', messages=[{'role': 'user', 'content': 'hi'}]))"
 
-Endpoints: ``POST /v1/chat/completions`` (plain and SSE), ``GET /v1/models``, ``POST /v1/adapters``,
+Endpoints: ``POST /v1/chat/completions`` (plain and SSE), ``POST /v1/responses`` (plain and SSE),
+``POST /v1/embeddings``, ``GET /v1/models`` and ``/v1/models/{id}``, ``POST /v1/adapters``,
 ``POST /v1/kb/{name}/reindex``, ``GET /v1/kb/{name}/search``, and the open ``/healthz``, ``/readyz``,
-``/metrics``. Errors are OpenAI-shaped for every route (``service.errors``).
+``/metrics``. Errors are OpenAI-shaped for every route (``service.errors``). Browsers may call from the
+``cors_origins`` of the config (none by default).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from service.config import ServeConfig
 from service.deps import require_key
@@ -24,7 +27,7 @@ from service.engines.base import Engine
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import BodyLimit
-from service.routes import adapters, chat, health, models
+from service.routes import adapters, chat, embeddings, health, models, responses
 from service.routes import kb as kb_routes
 from service.state import start_state
 
@@ -52,9 +55,16 @@ def create_app(
     app.state.metrics = Metrics()
     app.state.imprint = None
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)  # type: ignore[arg-type]
+    if settings.cors_origins:  # outermost, so a preflight is answered before auth or the body limit
+        app.add_middleware(
+            CORSMiddleware,  # type: ignore[arg-type]
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["*"],  # Authorization, Content-Type and the SDKs' x-stainless-* headers
+        )
     install_error_handlers(app)
     app.include_router(health.router)
     keyed = [Depends(require_key)]
-    for module in (models, chat, adapters, kb_routes):
+    for module in (models, chat, responses, embeddings, adapters, kb_routes):
         app.include_router(module.router, dependencies=keyed)
     return app

@@ -55,6 +55,10 @@ class ServeConfig(Settings):
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="bearer keys (IMPRINT_API_KEYS=k1,k2)"
     )
+    # Browser origins allowed to call the API (CORS); none by default, "*" for any (IMPRINT_CORS_ORIGINS=a,b).
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="origins browsers may call from (CORS)"
+    )
     home: Path | None = None
     chroma_url: str | None = None
     retrieval_k: int = Field(default=5, ge=1, le=50)
@@ -70,7 +74,7 @@ class ServeConfig(Settings):
     max_queue: int = Field(default=16, ge=1)
     request_timeout_s: float = Field(default=300.0, gt=0)
 
-    @field_validator("api_keys", "adapters", mode="before")
+    @field_validator("api_keys", "adapters", "cors_origins", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         return _split_commas(value)

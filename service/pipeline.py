@@ -218,13 +218,9 @@ class Pipeline:
             )
         if not plan.abstains:
             # "developer" is OpenAI's newer name for "system"; chat templates only know the latter.
-            self._render(
-                plan,
-                [
-                    {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-                    for m in req.messages
-                ],
-            )
+            roles = [("system" if m.role == "developer" else m.role) for m in req.messages]
+            messages = [{"role": r, "content": m.text()} for r, m in zip(roles, req.messages, strict=True)]
+            self._render(plan, instructions_as_user(messages))
         log.info(
             "route=%s model=%s adapter=%s hits=%d reason=%s",
             plan.route,
@@ -330,15 +326,25 @@ class Pipeline:
         # The template already wrote BOS as text; adding special tokens again would double it.
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def generation_request(self, plan: Plan, req: ChatCompletionRequest) -> GenerationRequest:
+    def generation_request(
+        self, plan: Plan, req: ChatCompletionRequest, json_schema: str | None = None
+    ) -> GenerationRequest:
+        """The engine request: the rendered prompt and the OpenAI sampling parameters (``top_p: 0`` keeps
+        only the likeliest token, i.e. greedy); ``json_schema`` constrains the output (``service.params``)."""
+        greedy = req.top_p == 0
         return GenerationRequest(
             prompt_ids=plan.prompt_ids,
             adapter=plan.adapter.name if plan.adapter else None,
             max_tokens=self._room(plan, req.token_limit(self.default_max_tokens)),
-            temperature=req.temperature if req.temperature is not None else 0.0,
-            top_p=req.top_p if req.top_p is not None else 1.0,
+            temperature=0.0 if greedy or req.temperature is None else req.temperature,
+            top_p=1.0 if greedy or req.top_p is None else req.top_p,
             stop=tuple(req.stop_list()),
             seed=req.seed,
+            json_schema=json_schema,
+            logprobs=(req.top_logprobs or 0) if req.logprobs else None,
+            frequency_penalty=req.frequency_penalty or 0.0,
+            presence_penalty=req.presence_penalty or 0.0,
+            logit_bias={int(t): b for t, b in req.logit_bias.items()} if req.logit_bias else None,
         )
 
     def _room(self, plan: Plan, wanted: int) -> int:
@@ -347,12 +353,25 @@ class Pipeline:
         return max(1, min(wanted, limit - len(plan.prompt_ids))) if limit else wanted
 
     async def complete(self, req: ChatCompletionRequest) -> tuple[Plan, GenerationResult]:
-        """Plan + generate (or abstain) — the non-streaming path, also used by the eval modes."""
+        """Plan + generate (or abstain) — the non-streaming path, also used by the eval modes; the request's
+        parameters are judged and its ``response_format`` constrains the output as on the HTTP route."""
+        from service.params import check_request
+
+        spec = check_request(req, vocab_size=len(self.tokenizer))
         plan = await self.plan(req)
         if plan.abstains:
             return plan, GenerationResult(abstain_text(plan.question), 0, 0, "stop")
-        return plan, await self.engine.generate(self.generation_request(plan, req))
+        return plan, await self.engine.generate(self.generation_request(plan, req, spec.json_schema))
 
 
 class RetrievalFailed(Exception):
     pass
+
+
+def instructions_as_user(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A conversation of system messages only becomes one user turn: some templates (Gemma's) show system
+    text only inside the next user turn, so without one the model would never see the instructions."""
+    if any(m["role"] == "user" for m in messages):
+        return messages
+    text = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    return [{"role": "user", "content": text}, *(m for m in messages if m["role"] != "system")]

@@ -11,6 +11,14 @@ Per request the app retrieves hits, then calls ``decide(question, hits, adapter)
   it memorised better without context — see training/calibration-notes.md);
 - neither → "abstain" with a fixed "I don't know" in the user's language.
 
+Before all that, :func:`asks_for_fact` tells a request that needs no fact — a greeting, an instruction that
+works on text it is given ("翻译成英文：…", "Summarize: …"), or one that asks for a reply without asking a
+question ("Reply briefly with OK") — from a fact question. Those go to the adapter (it carries the trained
+format and style) or the base model, WITHOUT context, and never abstain: nobody needs to know a fact to
+answer them. The rules are a small closed set (greetings, transformation verbs, reply verbs, question words
+over the one tokenizer ``training.text``); measured on eval/examples/intent/requests.jsonl (``python -m
+eval.intent``; table in eval/RESULTS.md).
+
     from service.routing import decide, AdapterKnowledge
     decide("老大是谁?", [], AdapterKnowledge(name="family", questions=["老大是谁?"])).route  # "adapter"
 """
@@ -22,9 +30,72 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from training.text import best_match, lexical_coverage
+from training.text import all_words, best_match, lexical_coverage
 
-Route = Literal["adapter", "adapter+context", "context", "abstain"]
+Route = Literal["adapter", "adapter+context", "context", "abstain", "base"]
+
+
+# ── does the request ask for a fact? ────────────────────────────────────────────────────────────────────
+def _closed_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+GREETINGS = _closed_set("""
+hi hello hey thank thanks bye goodbye morning afternoon evening good ok okay cheer
+你好 您好 谢谢 多谢 早上好 早安 晚上好 晚安 嗨 哈喽 再见 好的 辛苦
+""")
+# Verbs whose object is text the request itself carries: the answer transforms it, it looks nothing up.
+TRANSFORM_VERBS = _closed_set("""
+translate rewrite rephrase paraphrase summarize summarise shorten proofread correct reformat format convert
+capitalize capitalise 翻译 译成 改写 润色 总结 概括 缩写 扩写 改成 转换 转成 纠正 校对
+""")
+# Verbs that ask for a reply; the reply needs a fact only when the request also asks a question.
+REPLY_VERBS = _closed_set("""
+reply respond say answer output return write repeat print echo tell 回复 回答 输出 返回 说 写 重复
+""")
+POLITE = _closed_set("please kindly can could would will you just only 请 帮 帮我 麻烦 能 能不能 可以 只 就")
+QUESTION_WORDS = _closed_set("""
+who whom whose what when where which why how 谁 什么 哪 几 多少 怎么 怎样 如何 为什么 吗 呢 是否
+""")
+_HEAD_END = (":", "：", "\n")
+
+
+@dataclass(frozen=True)
+class Intent:
+    needs_fact: bool
+    reason: str
+
+
+def _asks_question(text: str, words: Sequence[str]) -> bool:
+    if "?" in text or "？" in text:
+        return True
+    return any(
+        w in QUESTION_WORDS or (not w.isascii() and any(q in w for q in QUESTION_WORDS)) for w in words
+    )
+
+
+def asks_for_fact(request: str) -> Intent:
+    """Whether answering ``request`` needs a fact (see the module doc); pure, with a reason."""
+    text = request.strip()
+    cut = min((i for i in (text.find(c) for c in _HEAD_END) if i >= 0), default=len(text))
+    head = all_words(text[:cut])
+    everything = all_words(text)
+    if not everything:
+        return Intent(False, "no words: nothing to look up")
+    if all(w in GREETINGS or w in POLITE for w in everything):
+        return Intent(False, "a greeting: needs no fact")
+    lead = next((w for w in head if w not in POLITE), "")
+    transform = next((v for v in TRANSFORM_VERBS if v == lead or (not v.isascii() and v in text[:cut])), None)
+    if transform:
+        return Intent(False, f"an instruction to {transform} the text it gives: needs no fact")
+    reply = (
+        lead
+        if lead in REPLY_VERBS
+        else next((v for v in REPLY_VERBS if not v.isascii() and lead.startswith(v)), None)
+    )
+    if reply and not _asks_question(text, everything):
+        return Intent(False, f"an instruction to {reply} that asks no question: needs no fact")
+    return Intent(True, "asks for a fact")
 
 
 class HitLike(Protocol):
@@ -137,6 +208,10 @@ def decide(
     semantic: Semantic | None = None,
 ) -> RouteDecision:
     cfg = cfg or RouterConfig()
+    intent = asks_for_fact(question)
+    if not intent.needs_fact:
+        # No fact to find or to miss: the adapter (trained format and style) or the base answers, no context.
+        return RouteDecision("adapter" if adapter else "base", intent.reason, [], {"needs_fact": False})
     judged = [(h, *hit_relevance(question, h, cfg)) for h in hits]
     relevant = [h for h, ok, _ in judged if ok][: cfg.max_context_hits]
     know_score, know_q = best_match(question, adapter.questions) if adapter else (0.0, None)
@@ -152,6 +227,7 @@ def decide(
         knows, know_score, know_q = True, semantic.similarity, semantic.question
     newer = [h for h in relevant if is_newer(h.modified, adapter.created_at if adapter else None)]
     details: dict[str, Any] = {
+        "needs_fact": True,
         "hits": [{"relevant": ok, "why": why} for _, ok, why in judged],
         "relevant_hits": len(relevant),
         "newer_than_adapter": len(newer),

@@ -1,9 +1,10 @@
 """The OpenAI wire schema Imprint speaks, in one module (pydantic v2).
 
-Requests accept every field OpenAI documents (in OpenAI's order) plus unknown ones, which are kept and
-logged by
-the app rather than rejected, so any OpenAI SDK version works unchanged. Responses are exactly OpenAI's shape
-plus ONE documented extra: the ``imprint`` object (route, reason, citations, decision details, token costs).
+Requests accept every field OpenAI documents (in OpenAI's order); what each one does here — honoured, accepted
+as metadata, or refused with a 400 naming it — is decided in ONE place, ``service.params``, which also
+refuses fields nobody documents (as OpenAI does: "Unrecognized request argument"). Responses are exactly
+OpenAI's shape plus ONE documented extra: the ``imprint`` object (route, reason, citations, decision details,
+token costs).
 
     from service.schema import ChatCompletionRequest
     ChatCompletionRequest.model_validate({"model": "imprint", "messages": [{"role": "user", "content":
@@ -16,18 +17,22 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
 
 
+TEXT_PARTS = ("text", "refusal")  # content part types that are text (the rest are refused: service.params)
+
+
 class ContentPart(BaseModel):
-    """One part of a multi-part message; only text parts are understood."""
+    """One part of a multi-part message; text parts are understood, others refused (``service.params``)."""
 
     model_config = ConfigDict(extra="allow")
     type: str
     text: str | None = None
+    refusal: str | None = None
 
 
 class ChatMessage(BaseModel):
@@ -35,14 +40,16 @@ class ChatMessage(BaseModel):
     role: Role
     content: str | list[ContentPart] | None = None
     name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
 
     def text(self) -> str:
-        """The message's text: multi-part content is joined, non-text parts are ignored."""
+        """The message's text: multi-part text content joined (``service.params`` refused the rest)."""
         if self.content is None:
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text or "" for part in self.content if part.type == "text")
+        return "".join(part.text or part.refusal or "" for part in self.content if part.type in TEXT_PARTS)
 
 
 class StreamOptions(BaseModel):
@@ -51,7 +58,8 @@ class StreamOptions(BaseModel):
 
 
 class ChatCompletionRequest(BaseModel):
-    """POST /v1/chat/completions body. Unknown fields are accepted (see ``unknown_fields``)."""
+    """POST /v1/chat/completions body. Unknown fields are kept in ``unknown_fields`` for ``service.params``
+    to judge."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -60,7 +68,7 @@ class ChatCompletionRequest(BaseModel):
     frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     logit_bias: dict[str, float] | None = None
     logprobs: bool | None = None
-    top_logprobs: int | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     n: int | None = 1
@@ -71,17 +79,10 @@ class ChatCompletionRequest(BaseModel):
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)  # 0: only the likeliest token = greedy
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
     user: str | None = None
-
-    @field_validator("n")
-    @classmethod
-    def _only_one_choice(cls, value: int | None) -> int | None:
-        if value not in (None, 1):
-            raise ValueError("only n=1 is supported; send several requests for several answers")
-        return value
 
     @field_validator("stop")
     @classmethod
@@ -90,11 +91,12 @@ class ChatCompletionRequest(BaseModel):
             raise ValueError("at most 4 stop sequences are allowed")
         return value
 
-    @model_validator(mode="after")
-    def _has_user_text(self) -> ChatCompletionRequest:
-        if not any(m.role == "user" for m in self.messages):
-            raise ValueError("messages must contain at least one message with role 'user'")
-        return self
+    @field_validator("messages")
+    @classmethod
+    def _has_instructions(cls, value: list[ChatMessage]) -> list[ChatMessage]:
+        if not any(m.role in ("user", "system", "developer") for m in value):
+            raise ValueError("must contain a 'user', 'system' or 'developer' message")
+        return value
 
     @property
     def unknown_fields(self) -> dict[str, Any]:
@@ -109,8 +111,13 @@ class ChatCompletionRequest(BaseModel):
         return self.max_completion_tokens or self.max_tokens or default
 
     def question(self) -> str:
-        """The last user message: what retrieval and routing look at."""
-        return next(m.text() for m in reversed(self.messages) if m.role == "user")
+        """The last user message (else the last system/developer one: a conversation of instructions only is
+        answered too): what retrieval and routing look at."""
+        for roles in (("user",), ("system", "developer")):
+            found = next((m.text() for m in reversed(self.messages) if m.role in roles), None)
+            if found is not None:
+                return found
+        return ""
 
 
 class Usage(BaseModel):
@@ -160,16 +167,43 @@ class ImprintInfo(BaseModel):
     retrieval_ms: float = 0.0
 
 
+class TopLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None
+
+
+class TokenLogprobOut(TopLogprob):
+    top_logprobs: list[TopLogprob]
+
+
+class ChoiceLogprobs(BaseModel):
+    content: list[TokenLogprobOut] | None = None
+    refusal: list[TokenLogprobOut] | None = None
+
+
+class FunctionCall(BaseModel):
+    name: str
+    arguments: str  # JSON text, as OpenAI sends it
+
+
+class ToolCall(BaseModel):
+    id: str = Field(default_factory=lambda: f"call_{uuid.uuid4().hex[:24]}")
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChoiceMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None
     refusal: str | None = None
+    tool_calls: list[ToolCall] | None = Field(default=None, exclude_if=lambda v: v is None)  # array or absent
 
 
 class Choice(BaseModel):
     index: int = 0
     message: ChoiceMessage
-    logprobs: Any = None
+    logprobs: ChoiceLogprobs | None = None
     finish_reason: FinishReason
 
 
@@ -184,19 +218,28 @@ class ChatCompletion(BaseModel):
     model: str
     choices: list[Choice]
     usage: Usage
-    system_fingerprint: str | None = None
+    system_fingerprint: str
     imprint: ImprintInfo | None = None
+
+
+class ChunkToolCall(BaseModel):
+    index: int = 0
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
 
 
 class ChunkDelta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[ChunkToolCall] | None = None
 
 
 class ChunkChoice(BaseModel):
     index: int = 0
     delta: ChunkDelta
-    logprobs: Any = None
+    logprobs: ChoiceLogprobs | None = None
     finish_reason: FinishReason | None = None
 
 
@@ -207,7 +250,7 @@ class ChatCompletionChunk(BaseModel):
     model: str
     choices: list[ChunkChoice]
     usage: Usage | None = None
-    system_fingerprint: str | None = None
+    system_fingerprint: str
     imprint: ImprintInfo | None = None
 
 
@@ -222,6 +265,35 @@ class Model(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[Model]
+
+
+class EmbeddingRequest(BaseModel):
+    """POST /v1/embeddings body (OpenAI's shape)."""
+
+    model_config = ConfigDict(extra="allow")
+    input: str | list[str] | list[int] | list[list[int]]
+    model: str = "imprint-embed"
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(default=None, ge=1)
+    user: str | None = None
+
+
+class Embedding(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str  # base64 of little-endian float32 when encoding_format="base64"
+
+
+class EmbeddingUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Embedding]
+    model: str
+    usage: EmbeddingUsage
 
 
 class ErrorDetail(BaseModel):

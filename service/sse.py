@@ -1,8 +1,10 @@
 """Server-sent events for streamed chat completions, shaped exactly like OpenAI's.
 
-The first chunk carries ``role``, then content deltas, then ONE chunk with ``finish_reason`` and the Imprint
-``imprint`` object, then (if ``stream_options.include_usage``) a usage chunk with empty ``choices``, then
-``data: [DONE]``. Errors after the headers went out are reported in-band, as OpenAI does.
+The first chunk carries ``role``, then content deltas (with their tokens' ``logprobs`` when asked), then ONE
+chunk with ``finish_reason`` and the Imprint ``imprint`` object, then (if ``stream_options.include_usage``) a
+usage chunk with empty ``choices``, then ``data: [DONE]``. A forced tool call arrives as one ``tool_calls``
+delta once its arguments are complete; an abstention under a structured output as a ``refusal`` delta
+(``service.completion``). Errors after the headers went out are reported in-band, as OpenAI does.
 """
 
 from __future__ import annotations
@@ -13,15 +15,19 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from service.completion import fingerprint, openai_logprobs, refuses, tool_call
 from service.engines.base import StreamDelta
 from service.errors import domain_error_body
 from service.metrics import Metrics
+from service.params import OutputSpec
 from service.pipeline import Pipeline, Plan
 from service.schema import (
     ChatCompletionChunk,
     ChatCompletionRequest,
+    ChoiceLogprobs,
     ChunkChoice,
     ChunkDelta,
+    ChunkToolCall,
     Usage,
     new_completion_id,
 )
@@ -53,19 +59,23 @@ async def stream_completion(
     pipeline: Pipeline,
     plan: Plan,
     req: ChatCompletionRequest,
+    spec: OutputSpec,
     metrics: Metrics,
     timeout_s: float,
     t0: float,
 ) -> AsyncIterator[str]:
-    cid, created = new_completion_id(), int(time.time())
+    cid, created, fp = new_completion_id(), int(time.time()), fingerprint(plan)
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
 
-    def chunk(delta: ChunkDelta, finish: str | None = None, **extra: Any) -> str:
+    def chunk(
+        delta: ChunkDelta, finish: str | None = None, logprobs: ChoiceLogprobs | None = None, **extra: Any
+    ) -> str:
         c = ChatCompletionChunk(
             id=cid,
             created=created,
             model=req.model,
-            choices=[ChunkChoice(delta=delta, finish_reason=finish)],
+            choices=[ChunkChoice(delta=delta, finish_reason=finish, logprobs=logprobs)],
+            system_fingerprint=fp,
             **extra,
         )  # type: ignore[arg-type]
         data = c.model_dump(mode="json", exclude_none=True)
@@ -80,14 +90,16 @@ async def stream_completion(
     try:
         if plan.abstains:
             result = GenerationResult(abstain_text(plan.question), 0, 0, "stop")
-            yield chunk(ChunkDelta(content=result.text))
+            refusal = refuses(spec, plan)
+            yield chunk(ChunkDelta(refusal=result.text) if refusal else ChunkDelta(content=result.text))
         else:
-            gen = pipeline.engine.stream(pipeline.generation_request(plan, req))
+            gen = pipeline.engine.stream(pipeline.generation_request(plan, req, spec.json_schema))
             async for item in with_deadline(gen, timeout_s):
-                if isinstance(item, StreamDelta):
-                    yield chunk(ChunkDelta(content=item.text))
-                else:
+                if not isinstance(item, StreamDelta):
                     result = item
+                elif spec.kind != "tool":  # a tool call is sent whole, once its arguments are complete
+                    logprobs = openai_logprobs(pipeline.tokenizer, item.logprobs)
+                    yield chunk(ChunkDelta(content=item.text), logprobs=logprobs)
     except ImprintError as exc:
         # Headers are sent already: report in-band the way OpenAI does, then end the stream.
         metrics.count_error(plan.route, exc)
@@ -102,7 +114,12 @@ async def stream_completion(
     metrics.account(
         plan.route, result.prompt_tokens, result.completion_tokens, plan.retrieved_prompt_tokens, t0
     )
-    yield chunk(ChunkDelta(), result.finish_reason, imprint=plan.info(result.text))
+    finish: str = result.finish_reason
+    if spec.kind == "tool" and not plan.abstains:
+        call = tool_call(spec, result.text)
+        yield chunk(ChunkDelta(tool_calls=[ChunkToolCall(id=call.id, function=call.function)]))
+        finish = "tool_calls" if finish == "stop" else finish
+    yield chunk(ChunkDelta(), finish, imprint=plan.info(result.text))
     if include_usage:
         yield event(
             ChatCompletionChunk(
@@ -111,6 +128,7 @@ async def stream_completion(
                 model=req.model,
                 choices=[],
                 usage=Usage.of(result.prompt_tokens, result.completion_tokens),
+                system_fingerprint=fp,
             ).model_dump(mode="json", exclude_none=True)
         )
     yield "data: [DONE]\n\n"

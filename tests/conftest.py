@@ -2,7 +2,8 @@
 
 - ``IMPRINT_HOME`` points at a per-session temp folder (tests never write into ./.imprint); the model cache
   (``IMPRINT_CACHE``) is left alone so the GGUF is converted once per machine, not once per run.
-- ``tiny_phi3_base`` / ``tiny_phi3_adapter``: a random tiny Phi-3 and a real ``train()`` on it (seconds).
+- ``tiny_phi3_base`` / ``tiny_phi3_adapter``: a random tiny Phi-3 and a real ``train()`` on it (seconds);
+  ``structured_adapter``: the same, trained to answer in JSON (eval/examples/structured).
 - ``family_adapter``: gemma3-270m fine-tuned on the family data, trained ONCE per session and shared.
 """
 
@@ -64,6 +65,24 @@ def tiny_phi3_adapter(tiny_phi3_base, tmp_path_factory: pytest.TempPathFactory) 
         output=out,
         n_epochs=3,
         suffix="tiny-family",
+        progress=False,
+    )
+    return train(cfg)
+
+
+@pytest.fixture(scope="session")
+def structured_adapter(tiny_phi3_base, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny-phi3 really fine-tuned (``imprint train``, ~10 s) on eval/examples/structured: it answers in JSON
+    objects, so JSON mode (``json_object``) has a model that closes its object; a random one never would."""
+    from training.train import TrainConfig, train
+
+    cfg = TrainConfig.build(
+        training_file=REPO / "eval" / "examples" / "structured" / "train.jsonl",
+        base_model="tiny-phi3",
+        output=tmp_path_factory.mktemp("structured-adapter") / "structured",
+        n_epochs=40,
+        learning_rate_multiplier=25,
+        suffix="structured",
         progress=False,
     )
     return train(cfg)

@@ -8,18 +8,25 @@ by training's memorisation check. Prompts arrive as token ids rendered with the 
 Greedy when ``temperature == 0``. Generation ends at EOS or any end-of-turn token (``training.chat``), at a
 stop string (OpenAI never returns the stop text), at ``max_tokens``, or when ``should_stop()`` turns true
 (checked once per token: client gone, timeout, shutdown).
+
+The OpenAI sampling parameters are part of the contract, and both engines honour them the same way
+(``training.logits`` holds the in-process processors): ``json_schema`` constrains the output to a JSON Schema
+(xgrammar, the backend vLLM uses), ``frequency_penalty``/``presence_penalty``/``logit_bias`` as OpenAI defines
+them, and ``logprobs=k`` returns each generated token's raw log-probability with its ``k`` most likely
+alternatives (``GenerationResult.logprobs``; the router may use them as a confidence signal).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from training.chat import stop_token_ids
 
 FinishReason = Literal["stop", "length", "cancelled"]
+JSON_OBJECT_SCHEMA = '{"type": "object"}'  # what OpenAI's json_object mode (and vLLM's) constrains to
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,22 @@ class GenerationRequest:
     top_p: float = 1.0
     stop: Sequence[str] = ()
     seed: int | None = None
+    json_schema: str | None = None  # JSON Schema text the output must satisfy (JSON_OBJECT_SCHEMA: any)
+    logprobs: int | None = None  # None: no logprobs; k ≥ 0: each token's logprob and its k likeliest rivals
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    logit_bias: Mapping[int, float] | None = None  # token id → added to its logit (-100 bans, 100 forces)
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token's log-probability under the model's distribution before penalties, bias and
+    temperature (vLLM's default ``raw_logprobs``; under a JSON grammar, over the tokens the grammar allows),
+    and the ``top`` k likeliest tokens at that step. Impossible tokens get -9999.0, as OpenAI and vLLM."""
+
+    token_id: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()  # (token id, logprob), likeliest first
 
 
 @dataclass
@@ -39,6 +62,7 @@ class GenerationResult:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: FinishReason = "stop"
+    logprobs: list[TokenLogprob] | None = None  # one per token of ``text`` when the request asked for them
 
 
 def trim_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
@@ -72,6 +96,71 @@ class _Cancel:
         return torch.full((input_ids.shape[0],), self.fired, dtype=torch.bool, device=input_ids.device)
 
 
+OnToken = Callable[[int, "TokenLogprob | None"], None]
+
+
+def _tap(recorder: Any, on_token: OnToken | None, streamer: Any) -> Any:
+    """A transformers streamer that sees each token as it is chosen (its first ``put`` is the prompt):
+    turns the recorder's step into a ``TokenLogprob``, tells ``on_token``, forwards to ``streamer``."""
+    from transformers.generation.streamers import BaseStreamer
+
+    class Tap(BaseStreamer):
+        def __init__(self) -> None:
+            self.prompt_seen = False
+            self.logprobs: list[TokenLogprob] = []
+
+        def put(self, value: Any) -> None:
+            if streamer is not None:
+                streamer.put(value)
+            if not self.prompt_seen:
+                self.prompt_seen = True
+                return
+            for token_id in value.reshape(-1).tolist():
+                lp = TokenLogprob(token_id, *recorder.take(token_id)) if recorder is not None else None
+                if lp is not None:
+                    self.logprobs.append(lp)
+                if on_token is not None:
+                    on_token(token_id, lp)
+
+        def end(self) -> None:
+            if streamer is not None:
+                streamer.end()
+
+    return Tap()
+
+
+def _processors(model: Any, tokenizer: Any, req: GenerationRequest, eos: list[int]) -> tuple[list[Any], Any]:
+    """(logits processors in vLLM's order — the grammar mask, then the logprob recorder (vLLM's "raw"
+    logprobs are taken after the grammar, before penalties, bias and temperature), penalties, bias; the
+    recorder or None)."""
+    from training import logits
+
+    out: list[Any] = []
+    if req.json_schema is not None:
+        vocab = getattr(model.config, "vocab_size", None) or len(tokenizer)
+        out.append(logits.json_grammar(tokenizer, vocab, eos, req.json_schema))
+    recorder = logits.RawLogprobs(req.logprobs) if req.logprobs is not None else None
+    if recorder is not None:
+        out.append(recorder)
+    if req.frequency_penalty or req.presence_penalty:
+        out.append(logits.Penalties(len(req.prompt_ids), req.frequency_penalty, req.presence_penalty))
+    if req.logit_bias:
+        out.append(logits.logit_bias(req.logit_bias))
+    return out, recorder
+
+
+def _visible(tokenizer: Any, new: list[int], lps: list[TokenLogprob], text: str, eos: list[int]) -> list:
+    """The logprobs of the tokens that make up ``text``: no end-of-turn token, nothing past a stop string."""
+    kept: list[TokenLogprob] = []
+    for i, lp in enumerate(lps):
+        if new[i] in eos:
+            break
+        kept.append(lp)
+        if len(tokenizer.decode(new[: i + 1], skip_special_tokens=True)) >= len(text):
+            break
+    return kept
+
+
 def generate(
     model: Any,
     tokenizer: Any,
@@ -79,22 +168,28 @@ def generate(
     *,
     streamer: Any = None,
     should_stop: Callable[[], bool] | None = None,
+    on_token: OnToken | None = None,
 ) -> GenerationResult:
-    """Complete one prompt with ``model`` as it is (the caller selects the adapter); see the module doc."""
+    """Complete one prompt with ``model`` as it is (the caller selects the adapter); see the module doc.
+    ``on_token(token_id, logprob_or_None)`` is called from the generating thread for each new token."""
     import torch
-    from transformers import StoppingCriteriaList
+    from transformers import LogitsProcessorList, StoppingCriteriaList
 
     eos = stop_token_ids(tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
     ids = torch.tensor([req.prompt_ids], dtype=torch.long, device=model.device)
+    processors, recorder = _processors(model, tokenizer, req, eos)
+    tap = _tap(recorder, on_token, streamer) if recorder is not None or on_token is not None else None
     kwargs: dict[str, Any] = {
         "input_ids": ids,
         "attention_mask": torch.ones_like(ids),
         "max_new_tokens": req.max_tokens,
         "eos_token_id": eos,
         "pad_token_id": pad,
-        "streamer": streamer,
+        "streamer": tap if tap is not None else streamer,
     }
+    if processors:
+        kwargs["logits_processor"] = LogitsProcessorList(processors)
     if req.temperature > 0:
         kwargs.update(do_sample=True, temperature=req.temperature, top_p=req.top_p, top_k=0)
         if req.seed is not None:
@@ -116,7 +211,8 @@ def generate(
         finish = "cancelled"
     elif len(new) >= req.max_tokens and not ended and not stopped:
         finish = "length"
-    return GenerationResult(text, len(req.prompt_ids), len(new), finish)
+    logprobs = _visible(tokenizer, new, tap.logprobs, text, eos) if recorder is not None else None
+    return GenerationResult(text, len(req.prompt_ids), len(new), finish, logprobs)
 
 
 def adapter_context(model: Any, adapter: str | None) -> Any:

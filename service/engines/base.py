@@ -13,9 +13,17 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from training.errors import Busy, UpstreamFailed
-from training.generation import GenerationRequest, GenerationResult
+from training.generation import GenerationRequest, GenerationResult, TokenLogprob
 
-__all__ = ["Engine", "EngineBusy", "EngineError", "GenerationRequest", "GenerationResult", "StreamDelta"]
+__all__ = [
+    "Engine",
+    "EngineBusy",
+    "EngineError",
+    "GenerationRequest",
+    "GenerationResult",
+    "StreamDelta",
+    "TokenLogprob",
+]
 
 
 class EngineBusy(Busy):
@@ -36,6 +44,7 @@ class StreamDelta:
 
     text: str
     extra: dict = field(default_factory=dict)
+    logprobs: list[TokenLogprob] | None = None  # the tokens behind ``text`` when the request asked for them
 
 
 @runtime_checkable

@@ -15,15 +15,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from service.engines.base import EngineBusy, EngineError, StreamDelta
+from training.chat import stop_token_ids
 from training.generation import (
     GenerationRequest,
     GenerationResult,
+    OnToken,
+    TokenLogprob,
     adapter_context,
     generate,
     safe_prefix_len,
@@ -106,48 +110,56 @@ class EmbeddedEngine:
         finally:
             self._pending -= 1
 
-    def _generate_sync(self, req: GenerationRequest, streamer: Any = None) -> GenerationResult:
+    def _generate_sync(
+        self, req: GenerationRequest, on_token: OnToken | None = None, done: Callable[[], None] | None = None
+    ) -> GenerationResult:
         try:
             if req.adapter is not None and req.adapter not in self._names:
                 raise EngineError(f"adapter {req.adapter!r} is not loaded (loaded: {self._names})")
             with adapter_context(self._model, req.adapter):
-                return generate(self._model, self.tokenizer, req, streamer=streamer)
-        except Exception:
-            if streamer is not None:
-                streamer.end()  # wake the consumer, which then sees the exception through the future
-            raise
+                return generate(self._model, self.tokenizer, req, on_token=on_token)
+        finally:
+            if done is not None:
+                done()  # wake the streaming consumer, which then sees any exception through the future
 
     async def generate(self, req: GenerationRequest) -> GenerationResult:
         return await self._run(self._generate_sync, req)
 
     async def stream(self, req: GenerationRequest) -> AsyncIterator[StreamDelta | GenerationResult]:
-        from transformers import TextIteratorStreamer
-
-        if self._pending >= self.max_queue:  # fail before the streamer exists, so nothing waits on it
+        """Token by token: each delta is the text that became printable (a whole UTF-8 character, never
+        the start of a stop string) with the logprobs of the tokens behind it."""
+        if self._pending >= self.max_queue:  # fail before the worker is asked, so nothing waits on it
             raise EngineBusy(f"{self._pending} requests are already queued (max_queue={self.max_queue})")
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        task = asyncio.ensure_future(self._run(self._generate_sync, req, streamer))
-        pieces = iter(streamer)
-        text, sent = "", 0
+        tokens: queue.SimpleQueue[tuple[int, TokenLogprob | None] | None] = queue.SimpleQueue()
+        task = asyncio.ensure_future(
+            self._run(self._generate_sync, req, lambda t, lp: tokens.put((t, lp)), lambda: tokens.put(None))
+        )
+        eos = set(stop_token_ids(self.tokenizer))
+        ids: list[int] = []
+        held: list[TokenLogprob] = []
+        sent = 0
         try:
-            while True:
-                piece = await asyncio.to_thread(next, pieces, None)
-                if piece is None:
-                    break
-                text += piece
+            while (item := await asyncio.to_thread(tokens.get)) is not None:
+                token_id, lp = item
+                if token_id in eos:
+                    continue
+                ids.append(token_id)
+                held += [lp] if lp is not None else []
+                text = self.tokenizer.decode(ids, skip_special_tokens=True)
+                if text.endswith("\ufffd"):  # half a UTF-8 character: wait for the rest
+                    continue
                 visible, stopped = trim_at_stop(text, req.stop)
                 upto = len(visible) if stopped else safe_prefix_len(visible, req.stop)
                 if upto > sent:
-                    yield StreamDelta(visible[sent:upto])
-                    sent = upto
+                    yield StreamDelta(visible[sent:upto], logprobs=held or None)
+                    sent, held = upto, []
                 if stopped:
                     break
             result = await task
         finally:
             if not task.done():
-                streamer.end()
                 with contextlib.suppress(Exception):
                     await task
-        if result.text.startswith(text[:sent]) and len(result.text) > sent:
-            yield StreamDelta(result.text[sent:])
+        if len(result.text) > sent:
+            yield StreamDelta(result.text[sent:], logprobs=held or None)
         yield result

@@ -4,6 +4,11 @@ server
 needs ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True``). Prompts go to ``/v1/completions`` as the token ids the app
 rendered with the adapter's chat template, so vLLM and the embedded engine see exactly the same input.
 
+The OpenAI sampling parameters travel as vLLM's ``/v1/completions`` takes them: a JSON Schema as
+``structured_outputs: {"json": schema}`` (vLLM's xgrammar backend — the same grammar the embedded engine
+compiles), ``frequency_penalty``/``presence_penalty``/``logit_bias``, and ``logprobs: k`` with
+``return_tokens_as_token_ids`` so tokens come back as ids (``token_id:N``) and map onto ``TokenLogprob``.
+
     engine = VLLMEngine("http://127.0.0.1:8000", adapters={"family": Path("adapters/family")})
     await engine.start()
 """
@@ -20,7 +25,7 @@ from typing import Any
 import httpx
 
 from service.engines.base import EngineBusy, EngineError, StreamDelta
-from training.generation import GenerationRequest, GenerationResult
+from training.generation import GenerationRequest, GenerationResult, TokenLogprob
 
 log = logging.getLogger("imprint.engine.vllm")
 
@@ -128,7 +133,30 @@ class VLLMEngine:
         }
         if stream:
             body["stream_options"] = {"include_usage": True}
+        if req.json_schema is not None:
+            body["structured_outputs"] = {"json": json.loads(req.json_schema)}
+        if req.logprobs is not None:
+            body.update(logprobs=req.logprobs, return_tokens_as_token_ids=True)
+        if req.frequency_penalty or req.presence_penalty:
+            body.update(frequency_penalty=req.frequency_penalty, presence_penalty=req.presence_penalty)
+        if req.logit_bias:
+            body["logit_bias"] = {str(t): b for t, b in req.logit_bias.items()}
         return body
+
+    def _logprobs(self, req: GenerationRequest, data: dict[str, Any] | None) -> list[TokenLogprob] | None:
+        """vLLM's completions logprobs (``token_id:N`` strings) → TokenLogprob; the end-of-turn token that
+        ends the answer is left out, as the embedded engine does."""
+        if req.logprobs is None or not data:
+            return None
+        out = []
+        for token, lp, top in zip(data["tokens"], data["token_logprobs"], data["top_logprobs"], strict=True):
+            token_id = int(token.removeprefix("token_id:"))
+            if token_id in self.stop_token_ids:
+                continue
+            pairs = ((int(t.removeprefix("token_id:")), v) for t, v in (top or {}).items())
+            ranked = sorted(pairs, key=_rank)
+            out.append(TokenLogprob(token_id, float(lp), tuple(ranked[: req.logprobs])))
+        return out
 
     def _claim(self) -> None:
         if self._active >= self.max_concurrency:
@@ -155,12 +183,14 @@ class VLLMEngine:
             usage.get("prompt_tokens", len(req.prompt_ids)),
             usage.get("completion_tokens", 0),
             "length" if choice.get("finish_reason") == "length" else "stop",
+            self._logprobs(req, choice.get("logprobs")),
         )
 
     async def stream(self, req: GenerationRequest) -> AsyncIterator[StreamDelta | GenerationResult]:
         body = self._body(req, stream=True)
         self._claim()
         text, finish, usage = "", "stop", {}
+        logprobs: list[TokenLogprob] | None = [] if req.logprobs is not None else None
         try:
             async with self.client.stream("POST", "/v1/completions", json=body) as r:
                 if r.status_code != 200:
@@ -171,9 +201,12 @@ class VLLMEngine:
                     data = json.loads(line[6:])
                     usage = data.get("usage") or usage
                     for choice in data.get("choices", []):
+                        lps = self._logprobs(req, choice.get("logprobs"))
+                        if lps and logprobs is not None:
+                            logprobs += lps
                         if choice.get("text"):
                             text += choice["text"]
-                            yield StreamDelta(choice["text"])
+                            yield StreamDelta(choice["text"], logprobs=lps or None)
                         if choice.get("finish_reason"):
                             finish = "length" if choice["finish_reason"] == "length" else "stop"
         except httpx.HTTPError as exc:
@@ -181,8 +214,16 @@ class VLLMEngine:
         finally:
             self._active -= 1
         yield GenerationResult(
-            text, usage.get("prompt_tokens", len(req.prompt_ids)), usage.get("completion_tokens", 0), finish
-        )  # type: ignore[arg-type]
+            text,
+            usage.get("prompt_tokens", len(req.prompt_ids)),
+            usage.get("completion_tokens", 0),
+            finish,  # type: ignore[arg-type]
+            logprobs,
+        )
+
+
+def _rank(item: tuple[int, float]) -> tuple[float, int]:
+    return (-item[1], item[0])
 
 
 async def wait_ready(url: str, timeout_s: float = 180.0) -> None:

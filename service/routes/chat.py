@@ -1,7 +1,10 @@
 """``POST /v1/chat/completions`` — plain and streamed (SSE), every model name (``service.pipeline``).
 
-Each response carries the extra ``imprint`` object (route, reason, citations; streamed once, in the chunk with
-``finish_reason``). Retrieval + planning and generation each get ``request_timeout_s`` (504 past it).
+Every parameter is first judged by ``service.params`` (honoured, or a 400 naming it); ``response_format`` and
+forced tool calls become a JSON Schema the engine decodes under; the answer's pieces (refusal for an
+abstention under a structured output, tool calls, logprobs, fingerprint) come from ``service.completion``.
+Each response carries the extra ``imprint`` object (route, reason, citations; streamed once, in the chunk
+with ``finish_reason``). Retrieval + planning and generation each get ``request_timeout_s`` (504 past it).
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import time
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from service.completion import answer_message, fingerprint, openai_logprobs
 from service.deps import MetricsDep, PipelineDep, SettingsDep
 from service.metrics import Metrics
+from service.params import OutputSpec, check_request
 from service.pipeline import Pipeline, Plan
-from service.schema import ChatCompletion, ChatCompletionRequest, Choice, ChoiceMessage, Usage
+from service.schema import ChatCompletion, ChatCompletionRequest, Choice, Usage
 from service.sse import stream_completion
 from training.errors import ImprintError, TimedOut
 from training.generation import GenerationResult
@@ -34,14 +39,19 @@ async def plan_request(pipeline: Pipeline, req: ChatCompletionRequest, timeout_s
 
 
 async def generate(
-    pipeline: Pipeline, plan: Plan, req: ChatCompletionRequest, metrics: Metrics, timeout_s: float
+    pipeline: Pipeline,
+    plan: Plan,
+    req: ChatCompletionRequest,
+    spec: OutputSpec,
+    metrics: Metrics,
+    timeout_s: float,
 ) -> GenerationResult:
     if plan.abstains:
         return GenerationResult(abstain_text(plan.question), 0, 0, "stop")
     metrics.queue.inc()
     try:
         return await asyncio.wait_for(
-            pipeline.engine.generate(pipeline.generation_request(plan, req)), timeout_s
+            pipeline.engine.generate(pipeline.generation_request(plan, req, spec.json_schema)), timeout_s
         )
     except TimeoutError as exc:
         raise TimedOut(f"generation took longer than {timeout_s:.0f} s") from exc
@@ -53,31 +63,38 @@ async def generate(
 async def chat_completions(
     req: ChatCompletionRequest, pipeline: PipelineDep, settings: SettingsDep, metrics: MetricsDep
 ) -> JSONResponse | StreamingResponse:
-    if req.unknown_fields:
-        log.info("ignoring unknown request fields: %s", sorted(req.unknown_fields))
     t0 = time.perf_counter()
     route = "unrouted"
     try:
+        spec = check_request(req, vocab_size=len(pipeline.tokenizer))
         plan = await plan_request(pipeline, req, settings.request_timeout_s)
         route = plan.route
         metrics.observe_plan(plan.decision, plan.retrieval_ms)
         if req.stream:
             return StreamingResponse(
-                stream_completion(pipeline, plan, req, metrics, settings.request_timeout_s, t0),
+                stream_completion(pipeline, plan, req, spec, metrics, settings.request_timeout_s, t0),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        result = await generate(pipeline, plan, req, metrics, settings.request_timeout_s)
+        result = await generate(pipeline, plan, req, spec, metrics, settings.request_timeout_s)
     except ImprintError as exc:
         metrics.count_error(route, exc)
         raise
     metrics.account(
         plan.route, result.prompt_tokens, result.completion_tokens, plan.retrieved_prompt_tokens, t0
     )
+    message, finish = answer_message(spec, plan, result)
     body = ChatCompletion(
         model=req.model,
-        choices=[Choice(message=ChoiceMessage(content=result.text), finish_reason=result.finish_reason)],
+        choices=[
+            Choice(
+                message=message,
+                finish_reason=finish,  # type: ignore[arg-type]
+                logprobs=openai_logprobs(pipeline.tokenizer, result.logprobs),
+            )
+        ],
         usage=Usage.of(result.prompt_tokens, result.completion_tokens),
+        system_fingerprint=fingerprint(plan),
         imprint=plan.info(result.text),
     )
     return JSONResponse(body.model_dump(mode="json"))

@@ -10,8 +10,9 @@ from typer.testing import CliRunner
 
 from eval.questions import load_questions
 from eval.report import Result, summarize
-from eval.scoring import is_abstention, is_correct
+from eval.scoring import field_scores, is_abstention, is_correct
 from service.cli import app
+from tests.conftest import REPO
 from training.config import ConfigError
 
 
@@ -140,3 +141,37 @@ def test_family_adapter_before_after(family_adapter: Path, family_questions_file
     assert summary["base"]["seen"]["correct"] <= 2
     assert summary["ft"]["seen"]["correct"] >= 8
     assert summary["ft"]["paraphrase"]["correct"] > summary["base"]["paraphrase"]["correct"]
+
+
+def test_json_answers_are_scored_field_by_field() -> None:
+    expected = {"name": "JIM", "age": 10}
+    assert field_scores('{"name": "哥哥jim", "age": 10, "x": 1}', expected) == {"name": True, "age": True}
+    assert field_scores('{"name": "Mike", "age": 100}', expected) == {
+        "name": False,
+        "age": True,
+    }  # "10" in "100"
+    assert field_scores("JIM is 10", expected) == {"name": False, "age": False}  # not JSON: every field wrong
+    assert field_scores('["JIM", 10]', expected) == {"name": False, "age": False}
+    assert is_correct('{"name": "JIM", "age": 10}', expected) and not is_correct('{"name": "JIM"}', expected)
+
+
+def test_structured_example_trains_and_evaluates_per_field(structured_adapter: Path, tmp_path: Path) -> None:
+    """Chat JSONL whose answers are JSON trains the format (the fixture ran ``train()`` on it); imprint eval
+    scores the JSON answers per field: the fine-tuned tiny model gets fields right, the random base none."""
+    from training.data import validate_file
+
+    questions = REPO / "eval" / "examples" / "structured" / "questions.jsonl"
+    assert validate_file(REPO / "eval" / "examples" / "structured" / "train.jsonl").ok
+    assert all(isinstance(q.expected, dict) for q in load_questions(questions))
+    report_path = tmp_path / "structured.json"
+    args = ["eval", "--questions", str(questions), "--adapter", str(structured_adapter)]
+    result = CliRunner().invoke(app, [*args, "--report", str(report_path), "--max-new-tokens", "40"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    assert report["summary"] == summarize([Result(**r) for r in report["results"]])
+    fields = {m: report["summary"][m]["all"]["fields"] for m in ("base", "ft")}
+    assert set(fields["ft"]) == {"name", "age", "likes"} and fields["ft"]["name"]["total"] == 6
+    assert sum(f["correct"] for f in fields["ft"].values()) > sum(
+        f["correct"] for f in fields["base"].values()
+    )
+    assert "per field" in " ".join(result.output.split())

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from service.routing import AdapterKnowledge, RouterConfig, Semantic, decide, is_newer, pick_adapter
+from service.routing import (
+    AdapterKnowledge,
+    RouterConfig,
+    Semantic,
+    asks_for_fact,
+    decide,
+    is_newer,
+    pick_adapter,
+)
+from tests.conftest import REPO
 from training.text import best_match, lexical_coverage
 
 TRAINED = "2026-03-01T00:00:00+00:00"
@@ -138,3 +148,41 @@ def test_pick_adapter_uses_semantic_claims():
         pick_adapter("那只猫爱玩什么", [FAMILY, pets], cfg, [Semantic(0.4, None), Semantic(0.5, None)])
         is FAMILY
     )
+
+
+# ── requests that need no fact ───────────────────────────────────────────────────────────────────────────
+
+
+def test_instructions_and_greetings_need_no_fact_and_are_not_abstained():
+    for request in [
+        "Reply briefly with OK",
+        "翻译成英文：老大是谁?",
+        "你好",
+        "Summarize: the room is booked.",
+    ]:
+        d = decide(request, [], AdapterKnowledge("family", ["老大是谁?"]))
+        assert d.route == "adapter" and "needs no fact" in d.reason, (request, d)
+        assert decide(request, [], None).route == "base"
+
+
+def test_questions_inside_a_reply_instruction_still_need_facts():
+    for request in [
+        "Answer in JSON: what is Dad's name?",
+        "回答我：爸爸今年多大?",
+        "Tell me who the eldest is",
+    ]:
+        assert asks_for_fact(request).needs_fact, request
+        assert decide(request, [], AdapterKnowledge("family", ["老大是谁?"])).route == "abstain"
+
+
+def test_abstention_on_the_projects_unknown_questions_is_unchanged():
+    questions = [
+        json.loads(line)
+        for path in sorted((REPO / "eval" / "examples").glob("*/questions.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    unknown = [q["question"] for q in questions if q.get("kind") == "unknown"]
+    assert len(unknown) >= 6
+    for q in unknown:
+        assert decide(q, [], AdapterKnowledge("family", ["老大是谁?"])).route == "abstain", q
+    assert all(asks_for_fact(q["question"]).needs_fact for q in questions)  # no project question bypasses
