@@ -101,7 +101,7 @@ class Hit:
 def make_hit(
     cid: str, text: str, md: dict[str, Any], score: float, dense: float | None, bm25: float | None
 ) -> Hit:
-    meta = {k: v for k, v in md.items() if k not in INTERNAL_KEYS}
+    meta = {k: v for k, v in (md or {}).items() if k not in INTERNAL_KEYS}
     return Hit(
         text=text,
         score=score,
@@ -166,9 +166,9 @@ class ViewCache:
 
 
 # ── searching ──────────────────────────────────────────────────────────────────────────────────────────────
-def names_row(query: str, meta: dict[str, Any]) -> bool:
+def names_row(query: str, meta: dict[str, Any] | None) -> bool:
     """Whether ``query`` names the entity of this table row (its first cell, e.g. a product)."""
-    key = str(meta.get("row_key") or "").strip().lower()
+    key = str((meta or {}).get("row_key") or "").strip().lower()
     return len(key) >= 2 and key in query.lower()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -82,12 +81,15 @@ def test_reindex_never_hides_an_edited_document(docs: Path, home: Path) -> None:
     emb = writer.embedder
     real_encode = emb._encode
     embedding = threading.Event()
+    searched_during = threading.Semaphore(0)
 
     def slow_passages(texts: list[str], is_query: bool) -> np.ndarray:
         if is_query:
             return real_encode(texts, is_query)
         embedding.set()
-        time.sleep(0.6)  # a long embedding batch
+        # A long embedding batch: it lasts until three searches ran inside it (however slow the machine).
+        for _ in range(3):
+            searched_during.acquire(timeout=30)
         out = real_encode(texts, is_query)
         embedding.clear()
         return out
@@ -103,7 +105,10 @@ def test_reindex_never_hides_an_edited_document(docs: Path, home: Path) -> None:
                 hits = reader.search("星光台灯价格", k=3)
                 doc_hits = [h for h in hits if h.doc_id == "products/prices.md"]
                 prices = {p for p in ("199元", "159元") for h in doc_hits if p in h.text}
-                results.append((during and embedding.is_set(), prices, bool(doc_hits)))
+                inside = during and embedding.is_set()
+                results.append((inside, prices, bool(doc_hits)))
+                if inside:
+                    searched_during.release()
             except BaseException as e:  # any failure is the finding
                 errors.append(e)
                 return
