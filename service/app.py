@@ -7,7 +7,8 @@ error handlers, the start-up that builds the service state, and the route module
 
 Endpoints: ``POST /v1/chat/completions`` (plain and SSE), ``GET /v1/models``, ``POST /v1/adapters``,
 ``POST /v1/kb/{name}/reindex``, ``GET /v1/kb/{name}/search``, and the open ``/healthz``, ``/readyz``,
-``/metrics``. Errors are OpenAI-shaped for every route (``service.errors``).
+``/metrics``. ``/docs``, ``/redoc`` and ``/openapi.json`` are behind the key unless ``docs: open`` (or off).
+Errors are OpenAI-shaped for every route (``service.errors``) and never show absolute server paths.
 """
 
 from __future__ import annotations
@@ -24,9 +25,22 @@ from service.engines.base import Engine
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import BodyLimit
-from service.routes import adapters, chat, health, models
+from service.redact import PathRedactor, kb_roots
+from service.routes import adapters, chat, docs, health, models
 from service.routes import kb as kb_routes
-from service.state import start_state
+from service.state import ServiceState, start_state
+
+
+def path_redactor(settings: ServeConfig, state: ServiceState | None = None) -> PathRedactor:
+    """Paths under the adapter roots, the served adapters' folders, the KB's document folders and
+    $IMPRINT_HOME are shown relative to them; any other absolute path by its last part."""
+    from training.paths import imprint_home
+
+    roots: list[Any] = [*settings.allowed_adapter_roots(), *(p.parent for p in settings.adapters)]
+    roots.append(settings.home or imprint_home())
+    if state is not None:
+        roots += kb_roots(state.pipeline.kb)
+    return PathRedactor(roots)
 
 
 def create_app(
@@ -41,20 +55,32 @@ def create_app(
             settings, metrics=app.state.metrics, engine=engine, tokenizer=tokenizer, kb=kb
         )
         app.state.imprint = state
+        app.state.redactor = path_redactor(settings, state)
         try:
             yield
         finally:
             app.state.imprint = None
             await state.close()
 
-    app = FastAPI(title="Imprint", version="1", lifespan=lifespan)
+    open_docs = settings.docs == "open"
+    app = FastAPI(
+        title="Imprint",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs" if open_docs else None,
+        redoc_url="/redoc" if open_docs else None,
+        openapi_url="/openapi.json" if open_docs else None,
+    )
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.imprint = None
+    app.state.redactor = path_redactor(settings)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)  # type: ignore[arg-type]
     install_error_handlers(app)
     app.include_router(health.router)
     keyed = [Depends(require_key)]
     for module in (models, chat, adapters, kb_routes):
         app.include_router(module.router, dependencies=keyed)
+    if settings.docs == "keyed":
+        app.include_router(docs.router, dependencies=keyed)
     return app

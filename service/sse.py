@@ -2,12 +2,14 @@
 
 The first chunk carries ``role``, then content deltas, then ONE chunk with ``finish_reason`` and the Imprint
 ``imprint`` object, then (if ``stream_options.include_usage``) a usage chunk with empty ``choices``, then
-``data: [DONE]``. Errors after the headers went out are reported in-band, as OpenAI does.
+``data: [DONE]``. Errors after the headers went out are reported in-band, as OpenAI does. When the client
+leaves, Starlette cancels this generator; closing the engine's stream then stops the generation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -25,7 +27,7 @@ from service.schema import (
     Usage,
     new_completion_id,
 )
-from training.errors import ImprintError, TimedOut
+from training.errors import ImprintError, TimedOut, Unavailable
 from training.generation import GenerationResult
 from training.text import abstain_text
 
@@ -76,6 +78,7 @@ async def stream_completion(
 
     yield chunk(ChunkDelta(role="assistant", content=""))
     result: GenerationResult | None = None
+    gen: AsyncIterator[Any] | None = None
     metrics.queue.inc()
     try:
         if plan.abstains:
@@ -88,6 +91,8 @@ async def stream_completion(
                     yield chunk(ChunkDelta(content=item.text))
                 else:
                     result = item
+            if result is not None and result.finish_reason == "cancelled":
+                raise Unavailable("the server is shutting down; retry the request", code="shutting_down")
     except ImprintError as exc:
         # Headers are sent already: report in-band the way OpenAI does, then end the stream.
         metrics.count_error(plan.route, exc)
@@ -98,6 +103,9 @@ async def stream_completion(
         return
     finally:
         metrics.queue.dec()
+        if gen is not None:  # the client left or the deadline passed: stop the engine's generation now
+            with contextlib.suppress(RuntimeError):  # already closed by the cancellation itself
+                await gen.aclose()  # type: ignore[attr-defined]
     assert result is not None
     metrics.account(
         plan.route, result.prompt_tokens, result.completion_tokens, plan.retrieved_prompt_tokens, t0

@@ -131,6 +131,7 @@ def build_pipeline(
         kb=kb,
         retrieval_k=settings.retrieval_k,
         default_max_tokens=settings.default_max_tokens,
+        max_tokens_limit=settings.max_tokens_limit,
         router=router_config(settings, kb),
         base_chat_template=base_chat_template,
     )
@@ -145,6 +146,9 @@ async def start_state(
     kb: Any = None,
 ) -> ServiceState:
     """Load what ``settings`` names (engine/tokenizer/kb may be injected: tests, benchmarks) and start it."""
+    from service.housekeeping import clean_orphaned_temps
+
+    await asyncio.to_thread(clean_orphaned_temps, settings)
     adapters = [read_adapter(p) for p in settings.adapters]
     if engine is None:
         engine, tokenizer = await asyncio.to_thread(build_engine, settings, adapters)

@@ -6,6 +6,11 @@ needs around it: ONE worker thread (adapter switching is model-global state, and
 parallel generate calls), off the event loop; at most ``max_queue`` waiting requests (more get ``EngineBusy``
 → HTTP 429 with Retry-After, so a burst never piles up unbounded work); a timeout; streaming.
 
+Every request carries a cancel flag checked once per generated token: when its caller goes away (client
+disconnect, request timeout — the awaiting task is cancelled) or the engine closes (shutdown), generation
+stops within a token and the worker is free for the next request. Hot-loading is load-then-switch
+(``service.engines.peft_swap``): a failed load leaves the serving version untouched.
+
     engine = EmbeddedEngine(model, tokenizer, adapters={"family": Path("adapters/family")})
     await engine.start(); await engine.generate(GenerationRequest(prompt_ids=[...], adapter="family"))
 """
@@ -13,14 +18,15 @@ parallel generate calls), off the event loop; at most ``max_queue`` waiting requ
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from service.engines.base import EngineBusy, EngineError, StreamDelta
+from service.engines.peft_swap import AdapterSlots
 from training.generation import (
     GenerationRequest,
     GenerationResult,
@@ -46,15 +52,15 @@ class EmbeddedEngine:
         max_queue: int = 16,
         timeout_s: float = 300.0,
     ) -> None:
-        self._model = model  # becomes the PeftModel once an adapter is loaded
-        self._peft = hasattr(model, "peft_config")  # given an already wrapped model (eval shares one)
+        self._slots = AdapterSlots(model, tokenizer)  # given an already wrapped model, its adapters serve
         self.max_context: int | None = getattr(model.config, "max_position_embeddings", None)
         self.tokenizer = tokenizer
         self._initial = dict(adapters or {})
-        self._names: list[str] = list(model.peft_config) if self._peft else []
         self.max_queue = max_queue
         self.timeout_s = timeout_s
         self._pending = 0
+        self._running = 0  # generations on the worker right now (0 or 1)
+        self._closing = threading.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imprint-generate")
 
     # ── lifecycle ──
@@ -63,38 +69,30 @@ class EmbeddedEngine:
             await self.add_adapter(name, path)
 
     async def close(self) -> None:
+        self._closing.set()  # a generation still running stops at its next token
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def ready(self) -> bool:
-        return all(n in self._names for n in self._initial)
+        return not self._closing.is_set() and all(n in self._slots for n in self._initial)
 
     def adapters(self) -> list[str]:
-        return list(self._names)
+        return self._slots.names()
 
     @property
     def queued(self) -> int:
         return self._pending
 
+    @property
+    def busy(self) -> bool:
+        """Whether a generation is running on the worker (a cancelled one stops within a token)."""
+        return self._running > 0
+
     async def add_adapter(self, name: str, path: Path) -> None:
-        await self._run(self._load_adapter, name, Path(path))
-
-    def _load_adapter(self, name: str, path: Path) -> None:
-        from peft import PeftModel
-
-        if name in self._names:  # hot reload of a retrained version under the same name
-            self._model.delete_adapter(name)
-            self._names.remove(name)
-        if not self._peft:
-            self._model = PeftModel.from_pretrained(self._model, str(path), adapter_name=name)
-            self._peft = True
-        else:
-            self._model.load_adapter(str(path), adapter_name=name)
-        self._model.eval()
-        self._names.append(name)
-        log.info("loaded adapter %s from %s", name, path)
+        """Load-then-switch on the worker thread, between two generations (``AdapterSlots.swap``)."""
+        await self._run(self._slots.swap, name, Path(path))
 
     # ── generation ──
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _run(self, fn: Callable[..., T], *args: Any, cancel: threading.Event | None = None) -> T:
         if self._pending >= self.max_queue:
             raise EngineBusy(f"{self._pending} requests are already queued (max_queue={self.max_queue})")
         self._pending += 1
@@ -104,36 +102,53 @@ class EmbeddedEngine:
         except TimeoutError as exc:
             raise EngineError(f"generation took longer than {self.timeout_s:.0f} s") from exc
         finally:
+            # Done, failed, timed out or the caller went away (CancelledError): a generation still
+            # running for this request stops at its next token.
+            if cancel is not None:
+                cancel.set()
             self._pending -= 1
 
-    def _generate_sync(self, req: GenerationRequest, streamer: Any = None) -> GenerationResult:
+    def _generate_sync(
+        self, req: GenerationRequest, cancel: threading.Event, streamer: Any = None
+    ) -> GenerationResult:
+        self._running += 1
         try:
-            if req.adapter is not None and req.adapter not in self._names:
-                raise EngineError(f"adapter {req.adapter!r} is not loaded (loaded: {self._names})")
-            with adapter_context(self._model, req.adapter):
-                return generate(self._model, self.tokenizer, req, streamer=streamer)
-        except Exception:
+            if req.adapter is not None and req.adapter not in self._slots:
+                raise EngineError(f"adapter {req.adapter!r} is not loaded (loaded: {self._slots.names()})")
+            if cancel.is_set():  # the caller left while this waited in the queue
+                return GenerationResult("", len(req.prompt_ids), 0, "cancelled")
+            model = self._slots.model
+            with adapter_context(model, self._slots.internal(req.adapter)):
+                return generate(
+                    model,
+                    self.tokenizer,
+                    req,
+                    streamer=streamer,
+                    should_stop=lambda: cancel.is_set() or self._closing.is_set(),
+                )
+        finally:
+            self._running -= 1
             if streamer is not None:
-                streamer.end()  # wake the consumer, which then sees the exception through the future
-            raise
+                streamer.end()  # wake the consumer even when generation failed or never started
 
     async def generate(self, req: GenerationRequest) -> GenerationResult:
-        return await self._run(self._generate_sync, req)
+        cancel = threading.Event()
+        return await self._run(self._generate_sync, req, cancel, cancel=cancel)
 
     async def stream(self, req: GenerationRequest) -> AsyncIterator[StreamDelta | GenerationResult]:
-        from transformers import TextIteratorStreamer
+        from transformers import AsyncTextIteratorStreamer
 
         if self._pending >= self.max_queue:  # fail before the streamer exists, so nothing waits on it
             raise EngineBusy(f"{self._pending} requests are already queued (max_queue={self.max_queue})")
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        task = asyncio.ensure_future(self._run(self._generate_sync, req, streamer))
-        pieces = iter(streamer)
+        # Pieces arrive on the event loop (call_soon_threadsafe): no thread waits per stream.
+        streamer = AsyncTextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        cancel = threading.Event()
+        task = asyncio.ensure_future(self._run(self._generate_sync, req, cancel, streamer, cancel=cancel))
+        # If the job never reaches the worker (queue full by now, cancelled), end the pieces here.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or streamer.end())
         text, sent = "", 0
         try:
-            while True:
-                piece = await asyncio.to_thread(next, pieces, None)
-                if piece is None:
-                    break
+            async for piece in streamer:
                 text += piece
                 visible, stopped = trim_at_stop(text, req.stop)
                 upto = len(visible) if stopped else safe_prefix_len(visible, req.stop)
@@ -144,10 +159,9 @@ class EmbeddedEngine:
                     break
             result = await task
         finally:
-            if not task.done():
-                streamer.end()
-                with contextlib.suppress(Exception):
-                    await task
+            if not task.done():  # the consumer left (client gone, timeout) or a stop string matched
+                cancel.set()
+                task.cancel()
         if result.text.startswith(text[:sent]) and len(result.text) > sent:
             yield StreamDelta(result.text[sent:])
         yield result

@@ -1,7 +1,10 @@
 """``POST /v1/chat/completions`` — plain and streamed (SSE), every model name (``service.pipeline``).
 
 Each response carries the extra ``imprint`` object (route, reason, citations; streamed once, in the chunk with
-``finish_reason``). Retrieval + planning and generation each get ``request_timeout_s`` (504 past it).
+``finish_reason``). Retrieval + planning and generation each get ``request_timeout_s`` (504 past it). A
+client that disconnects stops its generation (``service.cancel``; streams: Starlette cancels them), and so
+do the timeout and shutdown. A key may use the models that retrieve (``imprint``, ``imprint-rag``) only if
+it may read the served knowledge base.
 """
 
 from __future__ import annotations
@@ -10,15 +13,16 @@ import asyncio
 import logging
 import time
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from service.deps import MetricsDep, PipelineDep, SettingsDep
+from service.cancel import CLIENT_CLOSED, ClientGone, until_disconnected
+from service.deps import MetricsDep, PipelineDep, PrincipalDep, SettingsDep
 from service.metrics import Metrics
 from service.pipeline import Pipeline, Plan
 from service.schema import ChatCompletion, ChatCompletionRequest, Choice, ChoiceMessage, Usage
 from service.sse import stream_completion
-from training.errors import ImprintError, TimedOut
+from training.errors import ImprintError, TimedOut, Unavailable
 from training.generation import GenerationResult
 from training.text import abstain_text
 
@@ -40,24 +44,34 @@ async def generate(
         return GenerationResult(abstain_text(plan.question), 0, 0, "stop")
     metrics.queue.inc()
     try:
-        return await asyncio.wait_for(
+        result = await asyncio.wait_for(
             pipeline.engine.generate(pipeline.generation_request(plan, req)), timeout_s
         )
     except TimeoutError as exc:
         raise TimedOut(f"generation took longer than {timeout_s:.0f} s") from exc
     finally:
         metrics.queue.dec()
+    if result.finish_reason == "cancelled":  # only the engine closing cancels a request someone awaits
+        raise Unavailable("the server is shutting down; retry the request", code="shutting_down")
+    return result
 
 
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(
-    req: ChatCompletionRequest, pipeline: PipelineDep, settings: SettingsDep, metrics: MetricsDep
-) -> JSONResponse | StreamingResponse:
+    req: ChatCompletionRequest,
+    request: Request,
+    pipeline: PipelineDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    principal: PrincipalDep,
+) -> Response:
     if req.unknown_fields:
         log.info("ignoring unknown request fields: %s", sorted(req.unknown_fields))
     t0 = time.perf_counter()
     route = "unrouted"
     try:
+        if kb := pipeline.retrieval_kb(req.model):
+            principal.require_read(kb, param="model")
         plan = await plan_request(pipeline, req, settings.request_timeout_s)
         route = plan.route
         metrics.observe_plan(plan.decision, plan.retrieval_ms)
@@ -67,10 +81,15 @@ async def chat_completions(
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        result = await generate(pipeline, plan, req, metrics, settings.request_timeout_s)
+        result = await until_disconnected(
+            request, generate(pipeline, plan, req, metrics, settings.request_timeout_s)
+        )
     except ImprintError as exc:
         metrics.count_error(route, exc)
         raise
+    except ClientGone:
+        metrics.requests.labels(route=route, status=str(CLIENT_CLOSED)).inc()
+        return Response(status_code=CLIENT_CLOSED)
     metrics.account(
         plan.route, result.prompt_tokens, result.completion_tokens, plan.retrieved_prompt_tokens, t0
     )

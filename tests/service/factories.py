@@ -45,3 +45,24 @@ def make_adapter(
     )
     write_metadata(out, info)
     return out
+
+
+def make_chatty_base(base: Any, out: Path) -> Path:
+    """The tiny Phi-3 that never ends its answer: the rows of its special tokens (EOS, end-of-turn) in the
+    output layer are zero, so they never win greedy decoding, and its context is 100k tokens. A long
+    generation takes minutes on CPU — what cancellation, shutdown and soak tests need to stop."""
+    import torch
+
+    from training.models import load_base_model
+
+    model, tok = load_base_model(base, device="cpu")
+    with torch.no_grad():
+        for i in tok.all_special_ids:
+            model.lm_head.weight[i] = 0
+    model.config.max_position_embeddings = 100_000
+    model.config.original_max_position_embeddings = 100_000
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    (out / "chat_template.jinja").write_text(base.chat_template, encoding="utf-8")
+    return out
