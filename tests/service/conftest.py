@@ -110,3 +110,17 @@ def serve_chatty(
             yield url, engine
 
     return run
+
+
+@pytest.fixture
+def adapter_dir(imprint_home: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A fresh folder inside the default adapter root ($IMPRINT_HOME/adapters), where POST /v1/adapters may
+    load from without extra configuration."""
+    import re
+    import shutil
+
+    folder = imprint_home / "adapters" / re.sub(r"\W+", "-", request.node.name)[:80]
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

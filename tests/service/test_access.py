@@ -163,19 +163,19 @@ def test_defect6_adapters_load_only_from_the_adapter_roots(serve, tiny_adapters,
         assert post(url, "/v1/adapters", path=str(root / "beta-v3")).status_code == 200
 
 
-def test_defect6_responses_show_no_absolute_server_paths(serve, kbs, tmp_path):
-    with serve(kb=served_kb(), kb_name=SERVED, adapter_roots=[tmp_path]) as url:
+def test_defect6_responses_show_no_absolute_server_paths(serve, kbs, adapter_dir):
+    with serve(kb=served_kb(), kb_name=SERVED) as url:
         answer = chat(url, None)
         search = get(url, f"/v1/kb/{SERVED}/search", q="星光台灯")
         reindex = post(url, f"/v1/kb/{SERVED}/reindex")
-        missing = post(url, "/v1/adapters", path=str(tmp_path / "nope"))
+        missing = post(url, "/v1/adapters", path=str(adapter_dir / "nope"))
     citations = answer.json()["imprint"]["citations"]
     assert citations and citations[0]["source"] == "prices.md", citations
     hit = search.json()["data"][0]
     assert hit["source"] == "prices.md" and hit["metadata"]["source"] == "prices.md", hit
     assert error(missing, 400)["param"] == "path" and "nope" in missing.text
     for r in (answer, search, reindex, missing):
-        assert str(kbs[SERVED]) not in r.text and str(tmp_path) not in r.text, r.text[:500]
+        assert str(kbs[SERVED]) not in r.text and str(adapter_dir) not in r.text, r.text[:500]
         assert os.sep + "tmp" + os.sep not in r.text.replace("\\/", "/"), r.text[:500]
 
 

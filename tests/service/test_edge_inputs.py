@@ -68,25 +68,25 @@ BAD_METADATA = {
 }
 
 
-def test_defect7_bad_adapter_metadata_is_a_400_naming_path(serve, tiny_adapters, tmp_path):
+def test_defect7_bad_adapter_metadata_is_a_400_naming_path(serve, tiny_adapters, adapter_dir):
     for i, (case, spec) in enumerate(sorted(BAD_METADATA.items())):
         folder = write_adapter_copy(
-            tiny_adapters["alpha"], tmp_path / f"bad{i}", meta=spec.get("meta"), config=spec.get("config")
+            tiny_adapters["alpha"], adapter_dir / f"bad{i}", meta=spec.get("meta"), config=spec.get("config")
         )
         if "raw" in spec:
             (folder / "imprint.json").write_text(spec["raw"])
         assert adapter_problems(folder), case  # the folder contract catches it (training.adapter)
-    with serve(adapter_roots=[tmp_path]) as url:
+    with serve() as url:
         for i, case in enumerate(sorted(BAD_METADATA)):
-            r = httpx.post(url + "/v1/adapters", json={"path": f"bad{i}"}, timeout=60)
+            r = httpx.post(url + "/v1/adapters", json={"path": str(adapter_dir / f"bad{i}")}, timeout=60)
             assert r.status_code == 400 and r.json()["error"]["param"] == "path", (case, r.text)
-            assert str(tmp_path) not in r.text
+            assert str(adapter_dir) not in r.text
         assert chat(url).status_code == 200  # still serving
 
 
-def test_defect7_overlong_adapter_paths_are_400_naming_path(serve, tmp_path):
-    with serve(adapter_roots=[tmp_path]) as url:
-        for path in ("a" * 5000, "/".join(["b" * 200] * 30), str(tmp_path / ("c" * 300)), "x\x00y"):
+def test_defect7_overlong_adapter_paths_are_400_naming_path(serve, adapter_dir, tmp_path):
+    with serve() as url:
+        for path in ("a" * 5000, "/".join(["b" * 200] * 30), str(adapter_dir / ("c" * 300)), "x\x00y"):
             r = httpx.post(url + "/v1/adapters", json={"path": path}, timeout=60)
             assert r.status_code == 400 and r.json()["error"]["param"] == "path", (path[:20], r.text)
         assert adapter_problems(tmp_path / ("d" * 5000))  # the contract itself never raises
@@ -130,7 +130,7 @@ def test_defect7_an_unreadable_document_never_makes_reindex_a_500(serve, tmp_pat
     assert search.status_code == 200 and "199" in search.json()["data"][0]["text"]  # the KB still serves
 
 
-def test_defect10_orphaned_temp_folders_are_removed_on_start(serve, imprint_home, tmp_path):
+def test_defect10_orphaned_temp_folders_are_removed_on_start(serve, imprint_home, tiny_adapters):
     """A killed save leaves `.NAME.tmp-*` beside the adapters; the service sweeps old ones when it starts
     (fresh ones may belong to a writer working right now and stay)."""
     adapters = imprint_home / "adapters"
@@ -141,10 +141,10 @@ def test_defect10_orphaned_temp_folders_are_removed_on_start(serve, imprint_home
     two_hours_ago = time.time() - 7200
     for path in (old / "adapter_model.safetensors", old):
         os.utime(path, (two_hours_ago, two_hours_ago))
-    served_parent_orphan = tmp_path / ".alpha.tmp-zzz"
+    served_parent_orphan = tiny_adapters["alpha"].parent / ".alpha.tmp-zzz"  # beside a served adapter
     served_parent_orphan.mkdir()
     os.utime(served_parent_orphan, (two_hours_ago, two_hours_ago))
-    with serve(adapter_roots=[adapters, tmp_path]):
+    with serve():
         pass
     assert not old.exists() and fresh.exists() and not served_parent_orphan.exists()
     shutil.rmtree(fresh)

@@ -18,7 +18,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.engines.base import AdapterLoadFailed, AdapterMismatch
 from tests.service.factories import make_adapter
 from training.generation import GenerationRequest
 
@@ -66,11 +65,11 @@ def broken_copies(alpha: Path, root: Path) -> dict[str, Path]:
     return out
 
 
-def test_defect1_failed_hot_load_keeps_serving_version(serve, tiny_adapters, tmp_path):
+def test_defect1_failed_hot_load_keeps_serving_version(serve, tiny_adapters, adapter_dir):
     """Each broken copy of the served "alpha": 400 naming path, and alpha answers exactly as before (it
     used to be deleted first: 502 for alpha, 500 for imprint-base, 503 on /readyz)."""
-    broken = broken_copies(tiny_adapters["alpha"], tmp_path)
-    with serve(adapter_roots=[tmp_path]) as url:
+    broken = broken_copies(tiny_adapters["alpha"], adapter_dir)
+    with serve() as url:
         before = answer(url)
         for kind, path in broken.items():
             r = load(url, path)
@@ -78,26 +77,26 @@ def test_defect1_failed_hot_load_keeps_serving_version(serve, tiny_adapters, tmp
             err = r.json()["error"]
             assert err["param"] == "path" and err["code"] in ("adapter_load_failed", "adapter_mismatch"), err
             assert "serving version is unchanged" in err["message"], err
-            assert str(tmp_path) not in err["message"]  # no absolute server path in the answer
+            assert str(adapter_dir) not in err["message"]  # no absolute server path in the answer
             assert answer(url) == before, kind  # the serving version, untouched
             assert ask(url, "imprint-base").status_code == 200
             ready = httpx.get(url + "/readyz")
             assert ready.status_code == 200 and ready.json()["adapters"] == ["alpha", "beta"]
 
 
-def test_defect7_target_module_mismatch_is_a_400_naming_the_modules(serve, tiny_adapters, tmp_path):
-    broken = broken_copies(tiny_adapters["alpha"], tmp_path)["modules"]
-    with serve(adapter_roots=[tmp_path]) as url:
+def test_defect7_target_module_mismatch_is_a_400_naming_the_modules(serve, tiny_adapters, adapter_dir):
+    broken = broken_copies(tiny_adapters["alpha"], adapter_dir)["modules"]
+    with serve() as url:
         err = load(url, broken).json()["error"]
     assert err["code"] == "adapter_mismatch" and "q_proj" in err["message"], err
 
 
-def test_hot_swap_switches_atomically_under_load(serve, tiny_phi3_base, tiny_adapters, tmp_path):
+def test_hot_swap_switches_atomically_under_load(serve, tiny_phi3_base, tiny_adapters, adapter_dir):
     """A good new version takes over the name; requests running meanwhile each get the old or the new
     version's answer, never an error."""
-    v1 = shutil.copytree(tiny_adapters["alpha"], tmp_path / "alpha-v1")
-    v2 = make_adapter(tiny_phi3_base, tmp_path / "alpha-v2", "alpha", seed=99, knowledge=[])
-    with serve(adapter_roots=[tmp_path]) as url:
+    v1 = shutil.copytree(tiny_adapters["alpha"], adapter_dir / "alpha-v1")
+    v2 = make_adapter(tiny_phi3_base, adapter_dir / "alpha-v2", "alpha", seed=99, knowledge=[])
+    with serve() as url:
         old = answer(url)
         seen: list[str] = []
         errors: list[str] = []
@@ -117,7 +116,7 @@ def test_hot_swap_switches_atomically_under_load(serve, tiny_phi3_base, tiny_ada
             for path in (v2, v1, v2):
                 r = load(url, path)
                 assert r.status_code == 200, r.text
-                assert r.json()["name"] == "alpha" and r.json()["path"] == path.name
+                assert r.json()["name"] == "alpha" and r.json()["path"] == f"{adapter_dir.name}/{path.name}"
         finally:
             stop.set()
             for t in threads:
@@ -131,6 +130,8 @@ def test_hot_swap_switches_atomically_under_load(serve, tiny_phi3_base, tiny_ada
 def test_failed_first_load_on_a_plain_model_leaves_the_base_untouched(make_engine, tiny_adapters, tmp_path):
     """An engine serving no adapter yet (the base model itself): a failing first load must not leave LoRA
     layers behind, and a good adapter still loads afterwards."""
+    from service.engines.base import AdapterLoadFailed, AdapterMismatch
+
     engine = make_engine(names=())
     broken = broken_copies(tiny_adapters["alpha"], tmp_path)
     req = GenerationRequest(prompt_ids=[1, 40, 41, 42], max_tokens=8)
