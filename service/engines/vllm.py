@@ -60,6 +60,7 @@ class VLLMEngine:
         self._served: dict[str, str] = {}  # served adapter name → the vLLM LoRA name answering it
         self._inflight: Counter[str] = Counter()  # vLLM LoRA name → requests using it
         self._version = 0
+        self._retiring: set[asyncio.Task[None]] = set()  # held so they are not garbage-collected mid-wait
         self.base_model: str | None = None
         self.max_context: int | None = None
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -95,6 +96,8 @@ class VLLMEngine:
                 await self.add_adapter(name, path)
 
     async def close(self) -> None:
+        for task in list(self._retiring):  # the server may unload them itself; nothing waits any more
+            task.cancel()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -138,7 +141,9 @@ class VLLMEngine:
         old = self._served.get(name)
         self._served[name] = new  # the switch: requests from now on use the new version
         if old is not None:
-            asyncio.get_running_loop().create_task(self._retire(old))
+            task = asyncio.get_running_loop().create_task(self._retire(old))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
         log.info("hot-loaded adapter %s into vLLM as %s (replacing %s)", name, new, old)
 
     async def _load(self, vllm_name: str, name: str, path: Path) -> None:
