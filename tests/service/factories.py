@@ -1,10 +1,20 @@
-"""Test helpers: real peft adapters in Imprint's folder layout, without training (for speed)."""
+"""Test helpers: real peft adapters in Imprint's folder layout (without training, for speed), a tiny model
+whose answers never end, and a real `imprint serve` subprocess."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import httpx
+
+from service.background import free_port
 
 
 def make_adapter(
@@ -66,3 +76,34 @@ def make_chatty_base(base: Any, out: Path) -> Path:
     tok.save_pretrained(out)
     (out / "chat_template.jinja").write_text(base.chat_template, encoding="utf-8")
     return out
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise AssertionError("imprint serve did not become ready:\n" + log.read_text(errors="replace")[-3000:])
+
+
+def start_serve(args: list[str], tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """A real ``imprint serve ARGS`` process of this checkout on a free loopback port, once /readyz is 200."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", *args, "--port", str(port)],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, **env},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc, log)
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, url

@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from service.background import free_port
+from tests.service.factories import start_serve
 
 LONG = 20_000  # new tokens: minutes of work for the one engine worker if nothing stops it
 QUICK_TIMEOUT_S = 20.0  # the next request waits behind a runaway generation far longer than this
@@ -128,36 +124,6 @@ def test_defect10_long_stop_strings_are_refused(serve):
                 assert r.status_code == 200, r.text
             else:
                 assert r.status_code == 400 and r.json()["error"]["param"] == "stop", (stop, r.text)
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and proc.poll() is None:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise AssertionError("imprint serve did not become ready:\n" + log.read_text(errors="replace")[-3000:])
-
-
-def start_serve(args: list[str], tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = tmp_path / "serve.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", *args, "--port", str(port)],
-        cwd=Path(__file__).resolve().parents[2],
-        env={**os.environ, **env},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, proc, log)
-    except BaseException:
-        proc.kill()
-        raise
-    return proc, url
 
 
 def test_defect2_sigterm_stops_the_server_during_a_long_generation(chatty_base, tmp_path):

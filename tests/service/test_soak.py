@@ -28,7 +28,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.service.test_cancellation import start_serve
+from tests.service.factories import start_serve
 
 pytestmark = pytest.mark.slow
 
