@@ -121,6 +121,16 @@ class AdapterSlots:
                 module.delete_adapter(internal)
 
 
+def skeleton(model_dir: str) -> Any:
+    """The base model's modules with shapes but no weights (meta device: no memory, ~1 s) — what
+    ``check_fits`` needs when the weights live in another process (vLLM)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_dir))
+
+
 def check_fits(base: Any, path: Path, name: str) -> None:
     """Raise AdapterMismatch unless every target module exists in ``base`` and every LoRA weight's shape
     fits the layer it adapts (an adapter trained on another base model fails here, before loading)."""

@@ -26,7 +26,8 @@ from typing import Any
 import httpx
 
 from service.engines.base import AdapterLoadFailed, EngineBusy, EngineError, StreamDelta
-from service.engines.peft_swap import UNCHANGED, WEIGHTS, weight_shapes
+from service.engines.peft_swap import UNCHANGED, WEIGHTS, check_fits, skeleton, weight_shapes
+from training.errors import InvalidInput
 from training.generation import GenerationRequest, GenerationResult
 
 log = logging.getLogger("imprint.engine.vllm")
@@ -51,12 +52,16 @@ class VLLMEngine:
         timeout_s: float = 300.0,
         max_concurrency: int = 64,
         stop_token_ids: list[int] | None = None,
+        base_model_dir: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         # End-of-turn tokens (Gemma's <end_of_turn>) need not be the model's EOS for vLLM; without them
         # generation runs on past the answer, unlike the embedded engine.
         self.stop_token_ids = list(stop_token_ids or [])
         self._initial = dict(adapters or {})
+        # The served base model's folder: hot-loads are checked against its modules before vLLM sees them.
+        self.base_model_dir = base_model_dir
+        self._skeleton: Any = None
         self._served: dict[str, str] = {}  # served adapter name → the vLLM LoRA name answering it
         self._inflight: Counter[str] = Counter()  # vLLM LoRA name → requests using it
         self._version = 0
@@ -126,10 +131,7 @@ class VLLMEngine:
 
     async def add_adapter(self, name: str, path: Path) -> None:
         """Load ``path`` beside the serving version, probe it, switch ``name`` to it, retire the old one."""
-        try:  # unreadable weights: a 400 before vLLM sees them
-            weight_shapes(Path(path) / WEIGHTS, name)
-        except AdapterLoadFailed as exc:
-            raise AdapterLoadFailed(f"{exc.message}; {UNCHANGED}", param="path") from exc
+        await asyncio.to_thread(self._check, name, Path(path))
         self._version += 1
         new = f"{name}{VERSION_MARK}{self._version}"
         await self._load(new, name, path)
@@ -145,6 +147,18 @@ class VLLMEngine:
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
         log.info("hot-loaded adapter %s into vLLM as %s (replacing %s)", name, new, old)
+
+    def _check(self, name: str, path: Path) -> None:
+        """Unreadable weights, or modules/shapes the base model does not have: a 400 before vLLM sees them."""
+        try:
+            if self.base_model_dir is None:
+                weight_shapes(path / WEIGHTS, name)
+                return
+            if self._skeleton is None:
+                self._skeleton = skeleton(self.base_model_dir)
+            check_fits(self._skeleton, path, name)
+        except InvalidInput as exc:
+            raise type(exc)(f"{exc.message}; {UNCHANGED}", param="path") from exc
 
     async def _load(self, vllm_name: str, name: str, path: Path) -> None:
         try:

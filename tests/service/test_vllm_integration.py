@@ -162,7 +162,10 @@ def test_defect1_vllm_failed_hot_load_keeps_serving_and_swap_is_load_then_switch
     newer = make_adapter(tiny_phi3_base, tmp_path / "newer", trained.name, seed=11, knowledge=[])
     _, tok = load_base_model(tiny_phi3_base, device="cpu")
     engine = VLLMEngine(
-        vllm_server.url, adapters={trained.name: trained.path}, stop_token_ids=stop_token_ids(tok)
+        vllm_server.url,
+        adapters={trained.name: trained.path},
+        stop_token_ids=stop_token_ids(tok),
+        base_model_dir=tiny_phi3_base.path,  # hot-loads are checked against the base's modules and shapes
     )
     cfg = ServeConfig(
         adapters=[tiny_phi3_adapter], engine="vllm", vllm_url=vllm_server.url, adapter_roots=[tmp_path]
