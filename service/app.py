@@ -8,8 +8,9 @@ error handlers, the start-up that builds the service state, and the route module
 Endpoints: ``POST /v1/chat/completions`` (plain and SSE), ``POST /v1/responses`` (plain and SSE),
 ``POST /v1/embeddings``, ``GET /v1/models`` and ``/v1/models/{id}``, ``POST /v1/adapters``,
 ``POST /v1/kb/{name}/reindex``, ``GET /v1/kb/{name}/search``, and the open ``/healthz``, ``/readyz``,
-``/metrics``. Errors are OpenAI-shaped for every route (``service.errors``). Browsers may call from the
-``cors_origins`` of the config (none by default).
+``/metrics``. ``/docs``, ``/redoc`` and ``/openapi.json`` are behind the key unless ``docs: open`` (or off).
+Errors are OpenAI-shaped for every route (``service.errors``) and never show absolute server paths. Browsers
+may call from the ``cors_origins`` of the config (none by default).
 """
 
 from __future__ import annotations
@@ -27,9 +28,22 @@ from service.engines.base import Engine
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import BodyLimit
-from service.routes import adapters, chat, embeddings, health, models, responses
+from service.redact import PathRedactor, kb_roots
+from service.routes import adapters, chat, docs, embeddings, health, models, responses
 from service.routes import kb as kb_routes
-from service.state import start_state
+from service.state import ServiceState, start_state
+
+
+def path_redactor(settings: ServeConfig, state: ServiceState | None = None) -> PathRedactor:
+    """Paths under the adapter roots, the served adapters' folders, the KB's document folders and
+    $IMPRINT_HOME are shown relative to them; any other absolute path by its last part."""
+    from training.paths import imprint_home
+
+    roots: list[Any] = [*settings.allowed_adapter_roots(), *(p.parent for p in settings.adapters)]
+    roots.append(settings.home or imprint_home())
+    if state is not None:
+        roots += kb_roots(state.pipeline.kb)
+    return PathRedactor(roots)
 
 
 def create_app(
@@ -44,16 +58,26 @@ def create_app(
             settings, metrics=app.state.metrics, engine=engine, tokenizer=tokenizer, kb=kb
         )
         app.state.imprint = state
+        app.state.redactor = path_redactor(settings, state)
         try:
             yield
         finally:
             app.state.imprint = None
             await state.close()
 
-    app = FastAPI(title="Imprint", version="1", lifespan=lifespan)
+    open_docs = settings.docs == "open"
+    app = FastAPI(
+        title="Imprint",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs" if open_docs else None,
+        redoc_url="/redoc" if open_docs else None,
+        openapi_url="/openapi.json" if open_docs else None,
+    )
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.imprint = None
+    app.state.redactor = path_redactor(settings)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)  # type: ignore[arg-type]
     if settings.cors_origins:  # outermost, so a preflight is answered before auth or the body limit
         app.add_middleware(
@@ -67,4 +91,6 @@ def create_app(
     keyed = [Depends(require_key)]
     for module in (models, chat, responses, embeddings, adapters, kb_routes):
         app.include_router(module.router, dependencies=keyed)
+    if settings.docs == "keyed":
+        app.include_router(docs.router, dependencies=keyed)
     return app

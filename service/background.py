@@ -29,7 +29,12 @@ def serve_in_thread(
 ) -> Iterator[str]:
     """Start uvicorn on a thread, wait until the app's startup (model loading) finished, stop it on exit."""
     port = port or free_port(host)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+    settings = getattr(app.state, "settings", None)
+    grace = getattr(settings, "shutdown_grace_s", None)  # in-flight requests get this long on stop
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=grace
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="imprint-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout_s

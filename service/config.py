@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import NoDecode
 
 from training.adapter import adapter_problems
@@ -38,6 +38,32 @@ def _split_commas(value: Any) -> Any:
     return value
 
 
+class ScopedKey(BaseModel):
+    """A bearer key with limited rights (``api_keys`` hold full-access keys). In YAML::
+
+        scoped_keys:
+          - {key: k-support, kbs: [shop]}                              # chat + search the shop KB
+          - {key: k-ops, kbs: ["*"], reindex: true, load_adapters: true}
+
+    or ``IMPRINT_SCOPED_KEYS='[{"key": "k-support", "kbs": ["shop"]}]'`` (JSON). ``kbs`` names the
+    knowledge bases the key may read (search, and chat that retrieves from them); ``"*"`` is every KB this
+    server exposes.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(description="the bearer token")
+    kbs: list[str] = Field(default_factory=lambda: ["*"], description="KBs it may read; '*' = all exposed")
+    reindex: bool = Field(False, description="may re-index the KBs it may read")
+    load_adapters: bool = Field(False, description="may hot-load adapters (POST /v1/adapters)")
+    jobs: bool = Field(False, description="may run jobs (training, evaluation)")
+
+    @field_validator("key")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()  # the header's token is compared stripped too
+
+
 class ServeConfig(Settings):
     config_title: ClassVar[str] = "invalid serve config"
 
@@ -53,7 +79,21 @@ class ServeConfig(Settings):
     host: str = Field("127.0.0.1", description="bind address")
     port: int = Field(8000, ge=1, le=65535, description="port")
     api_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="bearer keys (IMPRINT_API_KEYS=k1,k2)"
+        default_factory=list, description="full-access bearer keys (IMPRINT_API_KEYS=k1,k2)"
+    )
+    scoped_keys: list[ScopedKey] = Field(
+        default_factory=list, description="bearer keys limited to some KBs/actions (see ScopedKey)"
+    )
+    exposed_kbs: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="KBs besides the served one that /v1/kb routes may search or re-index ('*' = all)",
+    )
+    adapter_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="folders POST /v1/adapters may load from [default: $IMPRINT_HOME/adapters]",
+    )
+    docs: Literal["keyed", "open", "off"] = Field(
+        "keyed", description="/docs, /redoc, /openapi.json: behind the API key, open, or off"
     )
     # Browser origins allowed to call the API (CORS); none by default, "*" for any (IMPRINT_CORS_ORIGINS=a,b).
     cors_origins: Annotated[list[str], NoDecode] = Field(
@@ -70,11 +110,17 @@ class ServeConfig(Settings):
     knowledge_threshold: float = Field(default=0.6, ge=0, le=1)
     max_context_hits: int = Field(default=3, ge=1, le=20)
     default_max_tokens: int = Field(default=256, ge=1)
+    max_tokens_limit: int = Field(
+        default=4096, ge=1, description="most new tokens one request may ask for (max_tokens)"
+    )
     max_request_bytes: int = Field(default=1_000_000, ge=1024)
     max_queue: int = Field(default=16, ge=1)
     request_timeout_s: float = Field(default=300.0, gt=0)
+    shutdown_grace_s: float = Field(
+        default=5.0, ge=0, description="on SIGTERM, how long in-flight requests may finish before they stop"
+    )
 
-    @field_validator("api_keys", "adapters", "cors_origins", mode="before")
+    @field_validator("api_keys", "adapters", "cors_origins", "exposed_kbs", "adapter_roots", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         return _split_commas(value)
@@ -85,8 +131,26 @@ class ServeConfig(Settings):
         # An empty string is never a key: "Authorization: Bearer" with no token must not get in.
         return [k.strip() for k in value if k and k.strip()]
 
+    @property
+    def keyed(self) -> bool:
+        """Whether requests must carry a key (no keys at all: open, which only loopback allows)."""
+        return bool(self.api_keys or self.scoped_keys)
+
+    def allowed_adapter_roots(self) -> list[Path]:
+        """Where POST /v1/adapters may load from: ``adapter_roots``, else ``$IMPRINT_HOME/adapters``."""
+        from training.paths import imprint_home
+
+        roots = self.adapter_roots or [(self.home or imprint_home()) / "adapters"]
+        return [Path(r).expanduser().resolve() for r in roots]
+
     def problems(self) -> list[str]:
         problems: list[str] = []
+        for i, scoped in enumerate(self.scoped_keys):
+            if not scoped.key.strip():
+                problems.append(
+                    f"scoped_keys.{i}.key: empty — an empty key would let 'Authorization: Bearer' in; "
+                    "give it a long random token or remove the entry"
+                )
         for path in self.adapters:
             problems += adapter_problems(Path(path))
         if self.engine == "vllm" and not (self.vllm_url or self.start_vllm):
@@ -95,7 +159,12 @@ class ServeConfig(Settings):
             problems.append("vllm_url: give either --vllm-url or --start-vllm, not both")
         if self.start_vllm and self.engine != "vllm":
             problems.append("start_vllm: only makes sense with --engine vllm")
-        if not self.api_keys and not is_loopback(self.host):
+        both = set(self.api_keys) & {k.key for k in self.scoped_keys}
+        if both:
+            problems.append(
+                f"scoped_keys: {len(both)} key(s) also listed in api_keys (full access); list each key once"
+            )
+        if not self.keyed and not is_loopback(self.host):
             problems.append(
                 f"host: {self.host!r} is not loopback but no API keys are configured: set "
                 "IMPRINT_API_KEYS=key1,key2 (or api_keys in the config file), or bind 127.0.0.1"

@@ -2,20 +2,24 @@
 
 @router.get("/v1/models", dependencies=[Depends(require_key)])
 async def models(pipeline: PipelineDep) -> ...
+
+@router.post("/v1/kb/{name}/reindex", dependencies=[allowed("reindex")])
+def reindex(name: ReadableKb) -> ...        # exposed by the server AND readable by the caller's key
 """
 
 from __future__ import annotations
 
-import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from service.access import Action, Principal, authenticate, require_exposed_kb
 from service.config import ServeConfig
 from service.metrics import Metrics
 from service.pipeline import Pipeline
+from service.redact import PathRedactor
 from service.state import ServiceState
-from training.errors import Unauthorized, Unavailable
+from training.errors import Unavailable
 
 
 def get_settings(request: Request) -> ServeConfig:
@@ -24,6 +28,10 @@ def get_settings(request: Request) -> ServeConfig:
 
 def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
+
+
+def get_redactor(request: Request) -> PathRedactor:
+    return getattr(request.app.state, "redactor", None) or PathRedactor()
 
 
 def get_state(request: Request) -> ServiceState:
@@ -36,6 +44,7 @@ def get_state(request: Request) -> ServiceState:
 SettingsDep = Annotated[ServeConfig, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 StateDep = Annotated[ServiceState, Depends(get_state)]
+RedactorDep = Annotated[PathRedactor, Depends(get_redactor)]
 
 
 def get_pipeline(state: StateDep) -> Pipeline:
@@ -45,17 +54,33 @@ def get_pipeline(state: StateDep) -> Pipeline:
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
 
 
-async def require_key(request: Request, settings: SettingsDep) -> None:
-    """Bearer key check (no keys configured: open, which ServeConfig allows on loopback only)."""
-    if not settings.api_keys:
-        return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    if (
-        scheme.lower() != "bearer"
-        or not token
-        or not any(secrets.compare_digest(token, k) for k in settings.api_keys)
-    ):
-        raise Unauthorized(
-            "missing or invalid API key: send 'Authorization: Bearer <key>' with a key from IMPRINT_API_KEYS"
-        )
+async def get_principal(request: Request, settings: SettingsDep) -> Principal:
+    """The caller's rights from its bearer key (401 for a missing or wrong key; open without keys)."""
+    return authenticate(settings, request.headers.get("authorization"))
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def require_key(principal: PrincipalDep) -> None:
+    """Router-level guard: any valid key (full or scoped); what it may do is checked per route."""
+
+
+def allowed(action: Action) -> Any:
+    """``dependencies=[allowed("reindex")]``: 403 naming the right the caller's key lacks."""
+
+    async def check(principal: PrincipalDep) -> None:
+        principal.require(action)
+
+    return Depends(check)
+
+
+def readable_kb(name: str, settings: SettingsDep, principal: PrincipalDep) -> str:
+    """The ``{name}`` path parameter of a KB route: 404 unless this server exposes that KB, 403 unless the
+    caller's key may read it."""
+    require_exposed_kb(settings, name)
+    principal.require_read(name)
+    return name
+
+
+ReadableKb = Annotated[str, Depends(readable_kb)]

@@ -4,7 +4,8 @@ Domain code raises ``training.errors.ImprintError`` subclasses (invalid, not_fou
 ``install_error_handlers(app)`` maps each kind to its status, FastAPI's validation errors to 400 with
 ``param`` naming the field (``messages.0.role``), and anything unexpected to a 500 without internals. Every
 route of the app — chat, models, adapters, knowledge bases — answers errors through here, so the ``openai``
-SDK raises the matching ``openai.*Error`` for all of them.
+SDK raises the matching ``openai.*Error`` for all of them. Messages never show absolute server paths
+(``service.redact``: the app's ``state.redactor`` knows the adapter and document roots).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.redact import PathRedactor
 from training.errors import ImprintError, Kind
 
 log = logging.getLogger("imprint.service")
@@ -62,9 +64,14 @@ def error_body(status: int, message: str, *, param: str | None = None, code: str
     return {"error": {"message": message, "type": etype, "param": param, "code": code or default_code}}
 
 
-def domain_error_body(exc: ImprintError) -> tuple[int, dict[str, Any]]:
+def domain_error_body(exc: ImprintError, redactor: PathRedactor | None = None) -> tuple[int, dict[str, Any]]:
     status = status_of(exc)
-    return status, error_body(status, exc.message, param=exc.param, code=exc.code)
+    message = (redactor or PathRedactor()).text(exc.message)
+    return status, error_body(status, message, param=exc.param, code=exc.code)
+
+
+def redactor_of(request: Request) -> PathRedactor:
+    return getattr(request.app.state, "redactor", None) or PathRedactor()
 
 
 def error_response(
@@ -101,16 +108,16 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ImprintError)
-    async def _domain(_: Request, exc: ImprintError) -> JSONResponse:
-        status = status_of(exc)
+    async def _domain(request: Request, exc: ImprintError) -> JSONResponse:
+        status, body = domain_error_body(exc, redactor_of(request))
         headers = {"Retry-After": "1"} if status == 429 else None
-        return error_response(status, exc.message, param=exc.param, code=exc.code, headers=headers)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, param = validation_message(exc)
         # OpenAI answers malformed bodies with 400, not 422.
-        return error_response(400, message, param=param)
+        return error_response(400, redactor_of(request).text(message), param=param)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

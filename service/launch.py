@@ -65,4 +65,12 @@ def run_serve(cfg: ServeConfig) -> None:
             log.info("starting vLLM (%s) on %s — 30–60 s on CPU", launch.device, launch.url())
             server = stack.enter_context(VLLMServer(launch, log_path=Path("vllm.log")))
             cfg = cfg.model_copy(update={"vllm_url": server.url, "start_vllm": False})
-        uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="info")
+        # On SIGTERM uvicorn stops accepting, lets in-flight requests finish for shutdown_grace_s, then
+        # cancels them (their generations stop at the next token) and the engine closes.
+        uvicorn.run(
+            create_app(cfg),
+            host=cfg.host,
+            port=cfg.port,
+            log_level="info",
+            timeout_graceful_shutdown=cfg.shutdown_grace_s,
+        )

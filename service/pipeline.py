@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.engines.base import Engine
+from service.redact import kb_roots, public_source
 from service.routing import AdapterKnowledge, RouteDecision, RouterConfig, Semantic, decide, pick_adapter
 from service.schema import ChatCompletionRequest, Citation, ImprintInfo, Model
 from training.adapter import AdapterInfo
@@ -36,6 +37,8 @@ MODEL_ROUTED = "imprint"
 MODEL_ADAPTER = "imprint-adapter"
 MODEL_RAG = "imprint-rag"
 MODEL_BASE = "imprint-base"
+# Below this, sampling is greedy (vLLM's threshold too): 1/temperature must stay finite in float32.
+MIN_SAMPLING_TEMPERATURE = 1e-5
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Plan:
     prompt_ids: list[int] = field(default_factory=list)
     retrieved_prompt_tokens: int = 0
     retrieval_ms: float = 0.0
+    source_roots: list[str] = field(default_factory=list)  # the KB's folders: citations are relative
 
     @property
     def abstains(self) -> bool:
@@ -64,19 +68,19 @@ class Plan:
             reason=self.reason,
             adapter=self.adapter.name if self.adapter else None,  # type: ignore[arg-type]
             forced=self.forced,
-            citations=[citation(i, h, i in cited) for i, h in enumerate(self.hits, 1)],
+            citations=[citation(i, h, i in cited, self.source_roots) for i, h in enumerate(self.hits, 1)],
             decision=self.decision,
             retrieved_prompt_tokens=self.retrieved_prompt_tokens,
             retrieval_ms=round(self.retrieval_ms, 2),
         )
 
 
-def citation(i: int, hit: Any, cited: bool) -> Citation:
+def citation(i: int, hit: Any, cited: bool, roots: Sequence[str] = ()) -> Citation:
     start, end = getattr(hit, "start_char", None), getattr(hit, "end_char", None)
     return Citation(
         id=i,
         doc_id=str(getattr(hit, "doc_id", "")),
-        source=str(getattr(hit, "source", "")),
+        source=public_source(str(getattr(hit, "source", "")), roots),  # never the server's absolute path
         title=getattr(hit, "title", None),
         heading=getattr(hit, "heading", None),
         score=float(hit.score),
@@ -103,6 +107,7 @@ class Pipeline:
         router: RouterConfig | None = None,
         retrieval_k: int = 5,
         default_max_tokens: int = 256,
+        max_tokens_limit: int | None = None,
         base_chat_template: str | None = None,
     ) -> None:
         self.engine = engine
@@ -113,6 +118,7 @@ class Pipeline:
         self.router = router or RouterConfig()
         self.retrieval_k = retrieval_k
         self.default_max_tokens = default_max_tokens
+        self.max_tokens_limit = max_tokens_limit
         template = base_chat_template or (adapters[0].chat_template if adapters else tokenizer.chat_template)
         if not isinstance(template, str) or not template:
             raise ValueError("no chat template for the base model: serve at least one adapter")
@@ -138,6 +144,25 @@ class Pipeline:
             for a in self.adapters.values()
         ]
         return out
+
+    def retrieval_kb(self, model: str) -> str | None:
+        """The knowledge base a request for ``model`` reads (None: that model retrieves nothing)."""
+        if self.kb is None or model not in (MODEL_ROUTED, MODEL_RAG):
+            return None
+        return str(getattr(self.kb, "name", "")) or None
+
+    def check_limits(self, req: ChatCompletionRequest) -> None:
+        """Refuse what the server will not do before any work: more new tokens than ``max_tokens_limit``."""
+        limit = self.max_tokens_limit
+        for param in ("max_completion_tokens", "max_tokens"):
+            value = getattr(req, param)
+            if limit is not None and value is not None and value > limit:
+                raise InvalidInput(
+                    f"{param}: {value} is more than this server allows per request ({limit}); ask for at "
+                    f"most {limit} (the operator sets max_tokens_limit)",
+                    param=param,
+                    code="max_tokens_too_large",
+                )
 
     def check_compatible(self, adapter: AdapterInfo) -> None:
         bases = {a.base_model for a in self.adapters.values()}
@@ -183,6 +208,7 @@ class Pipeline:
         return list(hits), (time.perf_counter() - t0) * 1000
 
     async def plan(self, req: ChatCompletionRequest) -> Plan:
+        self.check_limits(req)
         name = req.model
         question = req.question()
         if name == MODEL_BASE:
@@ -216,6 +242,7 @@ class Pipeline:
                 param="model",
                 code="model_not_found",
             )
+        plan.source_roots = kb_roots(self.kb)
         if not plan.abstains:
             # "developer" is OpenAI's newer name for "system"; chat templates only know the latter.
             roles = [("system" if m.role == "developer" else m.role) for m in req.messages]
@@ -336,7 +363,7 @@ class Pipeline:
             prompt_ids=plan.prompt_ids,
             adapter=plan.adapter.name if plan.adapter else None,
             max_tokens=self._room(plan, req.token_limit(self.default_max_tokens)),
-            temperature=0.0 if greedy or req.temperature is None else req.temperature,
+            temperature=0.0 if greedy else sampling_temperature(req.temperature),
             top_p=1.0 if greedy or req.top_p is None else req.top_p,
             stop=tuple(req.stop_list()),
             seed=req.seed,
@@ -362,6 +389,11 @@ class Pipeline:
         if plan.abstains:
             return plan, GenerationResult(abstain_text(plan.question), 0, 0, "stop")
         return plan, await self.engine.generate(self.generation_request(plan, req, spec.json_schema))
+
+
+def sampling_temperature(value: float | None) -> float:
+    """OpenAI accepts any temperature in 0..2; one too small to divide by means greedy (0)."""
+    return value if value is not None and value >= MIN_SAMPLING_TEMPERATURE else 0.0
 
 
 class RetrievalFailed(Exception):

@@ -20,6 +20,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+# OpenAI's seed is an int64; longer stop strings make transformers' stop-string tables cost seconds each.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_STOP_CHARS = 64
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
 
 
@@ -74,7 +77,7 @@ class ChatCompletionRequest(BaseModel):
     n: int | None = 1
     presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     response_format: dict[str, Any] | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=INT64_MIN, le=INT64_MAX)
     stop: str | list[str] | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
@@ -89,6 +92,9 @@ class ChatCompletionRequest(BaseModel):
     def _stop_list(cls, value: str | list[str] | None) -> str | list[str] | None:
         if isinstance(value, list) and len(value) > 4:
             raise ValueError("at most 4 stop sequences are allowed")
+        stops = [value] if isinstance(value, str) else value or []
+        if any(len(s) > MAX_STOP_CHARS for s in stops):
+            raise ValueError(f"each stop sequence may be at most {MAX_STOP_CHARS} characters")
         return value
 
     @field_validator("messages")

@@ -4,12 +4,14 @@ The first chunk carries ``role``, then content deltas (with their tokens' ``logp
 chunk with ``finish_reason`` and the Imprint ``imprint`` object, then (if ``stream_options.include_usage``) a
 usage chunk with empty ``choices``, then ``data: [DONE]``. A forced tool call arrives as one ``tool_calls``
 delta once its arguments are complete; an abstention under a structured output as a ``refusal`` delta
-(``service.completion``). Errors after the headers went out are reported in-band, as OpenAI does.
+(``service.completion``). Errors after the headers went out are reported in-band, as OpenAI does. When the
+client leaves, Starlette cancels this generator; closing the engine's stream then stops the generation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -31,7 +33,7 @@ from service.schema import (
     Usage,
     new_completion_id,
 )
-from training.errors import ImprintError, TimedOut
+from training.errors import ImprintError, TimedOut, Unavailable
 from training.generation import GenerationResult
 from training.text import abstain_text
 
@@ -86,6 +88,7 @@ async def stream_completion(
 
     yield chunk(ChunkDelta(role="assistant", content=""))
     result: GenerationResult | None = None
+    gen: AsyncIterator[Any] | None = None
     metrics.queue.inc()
     try:
         if plan.abstains:
@@ -100,6 +103,8 @@ async def stream_completion(
                 elif spec.kind != "tool":  # a tool call is sent whole, once its arguments are complete
                     logprobs = openai_logprobs(pipeline.tokenizer, item.logprobs)
                     yield chunk(ChunkDelta(content=item.text), logprobs=logprobs)
+            if result is not None and result.finish_reason == "cancelled":
+                raise Unavailable("the server is shutting down; retry the request", code="shutting_down")
     except ImprintError as exc:
         # Headers are sent already: report in-band the way OpenAI does, then end the stream.
         metrics.count_error(plan.route, exc)
@@ -110,6 +115,9 @@ async def stream_completion(
         return
     finally:
         metrics.queue.dec()
+        if gen is not None:  # the client left or the deadline passed: stop the engine's generation now
+            with contextlib.suppress(RuntimeError):  # already closed by the cancellation itself
+                await gen.aclose()  # type: ignore[attr-defined]
     assert result is not None
     metrics.account(
         plan.route, result.prompt_tokens, result.completion_tokens, plan.retrieved_prompt_tokens, t0

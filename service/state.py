@@ -64,8 +64,8 @@ def build_engine(settings: ServeConfig, adapters: list[AdapterInfo]) -> tuple[En
         return engine, tokenizer
     from service.engines.vllm import VLLMEngine
 
-    tok_dir = str(adapters[0].path) if adapters else resolve_base_model(base_name).path
-    tokenizer = AutoTokenizer.from_pretrained(tok_dir)
+    base_dir = resolve_base_model(base_name).path
+    tokenizer = AutoTokenizer.from_pretrained(str(adapters[0].path) if adapters else base_dir)
     assert settings.vllm_url, "ServeConfig guarantees a vLLM URL for the vllm engine"
     engine = VLLMEngine(
         settings.vllm_url,
@@ -73,6 +73,7 @@ def build_engine(settings: ServeConfig, adapters: list[AdapterInfo]) -> tuple[En
         api_key=settings.vllm_api_key,
         timeout_s=settings.request_timeout_s,
         stop_token_ids=stop_token_ids(tokenizer),
+        base_model_dir=base_dir,
     )
     return engine, tokenizer
 
@@ -131,6 +132,7 @@ def build_pipeline(
         kb=kb,
         retrieval_k=settings.retrieval_k,
         default_max_tokens=settings.default_max_tokens,
+        max_tokens_limit=settings.max_tokens_limit,
         router=router_config(settings, kb),
         base_chat_template=base_chat_template,
     )
@@ -145,6 +147,9 @@ async def start_state(
     kb: Any = None,
 ) -> ServiceState:
     """Load what ``settings`` names (engine/tokenizer/kb may be injected: tests, benchmarks) and start it."""
+    from service.housekeeping import clean_orphaned_temps
+
+    await asyncio.to_thread(clean_orphaned_temps, settings)
     adapters = [read_adapter(p) for p in settings.adapters]
     if engine is None:
         engine, tokenizer = await asyncio.to_thread(build_engine, settings, adapters)

@@ -66,18 +66,22 @@ class AdapterInfo(BaseModel):
 def adapter_problems(path: Path) -> list[str]:
     """Everything wrong with an adapter folder, as fix-it sentences (empty when it can be used)."""
     path = Path(path)
-    if not path.is_dir():
-        return [f"adapter {path}: not a directory — pass the folder `imprint train` wrote (--output)"]
-    missing = [f for f in (*WEIGHT_FILES, META_FILE) if not (path / f).is_file()]
+    try:
+        if not path.is_dir():
+            return [f"adapter {path}: not a directory — pass the folder `imprint train` wrote (--output)"]
+        missing = [f for f in (*WEIGHT_FILES, META_FILE) if not (path / f).is_file()]
+    except OSError as exc:  # a name too long, a permission denied on the way: not a usable folder either
+        return [f"adapter {path}: cannot be opened ({exc.strerror or exc})"]
     if missing:
         return [f"adapter {path}: missing {', '.join(missing)} — retrain it with `imprint train`"]
-    meta, problems = _load_meta(path)
+    problems = _peft_config_problems(path)
+    meta, meta_problems = _load_meta(path)
     if meta is None:
-        return problems
+        return problems + meta_problems
     try:
         info = AdapterInfo.model_validate(meta)
     except ValidationError as exc:
-        return [
+        return problems + [
             f"adapter {path / META_FILE}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
             for e in exc.errors()
         ]
@@ -86,18 +90,50 @@ def adapter_problems(path: Path) -> list[str]:
     return problems
 
 
-def _load_meta(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
+def _read_json(file: Path) -> tuple[Any, str | None]:
+    """(the JSON value, None) or (None, the problem) — never raises for a bad or unreadable file."""
     try:
-        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [f"adapter {path / META_FILE}: unreadable ({exc})"]
+        return json.loads(file.read_text(encoding="utf-8")), None
     except json.JSONDecodeError as exc:
-        return None, [f"adapter {path / META_FILE}: invalid JSON at line {exc.lineno}: {exc.msg}"]
+        return None, f"adapter {file}: invalid JSON at line {exc.lineno}: {exc.msg}"
+    except (OSError, UnicodeDecodeError, RecursionError) as exc:
+        return None, f"adapter {file}: unreadable ({exc})"
+
+
+def _peft_config_problems(path: Path) -> list[str]:
+    """``adapter_config.json`` must be a LoRA config object peft and vLLM can read."""
+    file = path / WEIGHT_FILES[0]
+    config, problem = _read_json(file)
+    if problem:
+        return [problem]
+    if not isinstance(config, dict):
+        return [f"adapter {file}: must be a JSON object, got {type(config).__name__}"]
+    problems = []
+    targets = config.get("target_modules")
+    if not (
+        isinstance(targets, str) or (isinstance(targets, list) and all(isinstance(t, str) for t in targets))
+    ):
+        problems.append(f"adapter {file}: target_modules must be a list of module names, got {targets!r:.80}")
+    rank = config.get("r")
+    if not isinstance(rank, int) or isinstance(rank, bool) or not 1 <= rank <= 512:
+        problems.append(f"adapter {file}: r must be a LoRA rank 1..512, got {rank!r:.40}")
+    if config.get("peft_type", "LORA") != "LORA":
+        problems.append(f"adapter {file}: peft_type {config.get('peft_type')!r:.40} is not LORA")
+    return [p + " — retrain it with `imprint train`" for p in problems]
+
+
+def _load_meta(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    meta, problem = _read_json(path / META_FILE)
+    if problem:
+        return None, [problem]
     if not isinstance(meta, dict):
         return None, [f"adapter {path / META_FILE}: must be a JSON object, got {type(meta).__name__}"]
     template = path / TEMPLATE_FILE
     if template.is_file():  # the exact template training used wins over the copy in imprint.json
-        meta["chat_template"] = template.read_text(encoding="utf-8")
+        try:
+            meta["chat_template"] = template.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            return None, [f"adapter {template}: unreadable ({exc})"]
     if not meta.get("chat_template"):
         return None, [f"adapter {path}: no chat template ({TEMPLATE_FILE} or chat_template in {META_FILE})"]
     return meta, []

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from training.errors import Busy, UpstreamFailed
+from training.errors import Busy, InvalidInput, UpstreamFailed
 from training.generation import GenerationRequest, GenerationResult, TokenLogprob
 
 __all__ = [
+    "AdapterLoadFailed",
+    "AdapterMismatch",
     "Engine",
     "EngineBusy",
     "EngineError",
@@ -36,6 +38,19 @@ class EngineError(UpstreamFailed):
     """The engine failed (vLLM down, an adapter it cannot load): HTTP 502."""
 
     default_code = "engine_error"
+
+
+class AdapterLoadFailed(InvalidInput):
+    """A hot-load whose weights cannot be loaded or fail the probe: HTTP 400 (``param: "path"``); the
+    serving version is unchanged (``add_adapter`` is load-then-switch on every engine)."""
+
+    default_code = "adapter_load_failed"
+
+
+class AdapterMismatch(InvalidInput):
+    """An adapter made for another base model (target modules or weight shapes do not fit): HTTP 400."""
+
+    default_code = "adapter_mismatch"
 
 
 @dataclass
@@ -60,7 +75,10 @@ class Engine(Protocol):
 
     def adapters(self) -> list[str]: ...
 
-    async def add_adapter(self, name: str, path: Path) -> None: ...
+    async def add_adapter(self, name: str, path: Path) -> None:
+        """Serve ``path`` under ``name``: load beside the serving version, probe, then switch. On failure
+        raise (AdapterLoadFailed/AdapterMismatch → 400) with the serving version untouched."""
+        ...
 
     async def generate(self, req: GenerationRequest) -> GenerationResult: ...
 

@@ -75,3 +75,52 @@ def serve(
             yield url
 
     return run
+
+
+@pytest.fixture(scope="session")
+def chatty_base(tiny_phi3_base: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A tiny base model whose answers never end by themselves (``factories.make_chatty_base``)."""
+    from tests.service.factories import make_chatty_base
+    from training.models import resolve_base_model
+
+    return resolve_base_model(str(make_chatty_base(tiny_phi3_base, tmp_path_factory.mktemp("chatty") / "m")))
+
+
+@pytest.fixture
+def serve_chatty(
+    chatty_base: Any, tiny_adapters: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., AbstractContextManager[tuple[str, Any]]]:
+    """``with serve_chatty(**settings) as (url, engine):`` — the real app over the never-ending model,
+    with the alpha adapter (made for the same architecture); ``engine`` is the EmbeddedEngine itself. The
+    operator allows long answers (IMPRINT_MAX_TOKENS_LIMIT=50000) so there is a long generation to stop."""
+    from service.app import create_app
+    from service.background import serve_in_thread
+    from service.config import ServeConfig
+    from service.engines.embedded import EmbeddedEngine
+    from training.models import load_base_model
+
+    @contextmanager
+    def run(**settings: Any) -> Iterator[tuple[str, Any]]:
+        model, tok = load_base_model(chatty_base, device="cpu")
+        settings.setdefault("adapters", [tiny_adapters["alpha"]])
+        monkeypatch.setenv("IMPRINT_MAX_TOKENS_LIMIT", "50000")
+        engine = EmbeddedEngine(model, tok, adapters={"alpha": tiny_adapters["alpha"]})
+        app = create_app(ServeConfig(**settings), engine=engine, tokenizer=tok)
+        with serve_in_thread(app) as url:
+            yield url, engine
+
+    return run
+
+
+@pytest.fixture
+def adapter_dir(imprint_home: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A fresh folder inside the default adapter root ($IMPRINT_HOME/adapters), where POST /v1/adapters may
+    load from without extra configuration."""
+    import re
+    import shutil
+
+    folder = imprint_home / "adapters" / re.sub(r"\W+", "-", request.node.name)[:80]
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

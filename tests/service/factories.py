@@ -1,10 +1,20 @@
-"""Test helpers: real peft adapters in Imprint's folder layout, without training (for speed)."""
+"""Test helpers: real peft adapters in Imprint's folder layout (without training, for speed), a tiny model
+whose answers never end, and a real `imprint serve` subprocess."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import httpx
+
+from service.background import free_port
 
 
 def make_adapter(
@@ -45,3 +55,55 @@ def make_adapter(
     )
     write_metadata(out, info)
     return out
+
+
+def make_chatty_base(base: Any, out: Path) -> Path:
+    """The tiny Phi-3 that never ends its answer: the rows of its special tokens (EOS, end-of-turn) in the
+    output layer are zero, so they never win greedy decoding, and its context is 100k tokens. A long
+    generation takes minutes on CPU — what cancellation, shutdown and soak tests need to stop."""
+    import torch
+
+    from training.models import load_base_model
+
+    model, tok = load_base_model(base, device="cpu")
+    with torch.no_grad():
+        for i in tok.all_special_ids:
+            model.lm_head.weight[i] = 0
+    model.config.max_position_embeddings = 100_000
+    model.config.original_max_position_embeddings = 100_000
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    (out / "chat_template.jinja").write_text(base.chat_template, encoding="utf-8")
+    return out
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise AssertionError("imprint serve did not become ready:\n" + log.read_text(errors="replace")[-3000:])
+
+
+def start_serve(args: list[str], tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """A real ``imprint serve ARGS`` process of this checkout on a free loopback port, once /readyz is 200."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", *args, "--port", str(port)],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, **env},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc, log)
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, url

@@ -47,3 +47,27 @@ def test_serve_cli_refuses_public_bind_without_keys(monkeypatch: pytest.MonkeyPa
     result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
     assert result.exit_code == 2
     assert "not loopback but no API keys" in result.output
+
+
+def test_reliability_and_access_settings_from_yaml_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    cfg_file = tmp_path / "serve.yaml"
+    cfg_file.write_text(
+        "scoped_keys:\n  - {key: support, kbs: [shop]}\n  - {key: ops, reindex: true, load_adapters: true}\n"
+        "exposed_kbs: [wiki]\nmax_tokens_limit: 512\ndocs: open\n"
+    )
+    monkeypatch.setenv("IMPRINT_ADAPTER_ROOTS", f"{tmp_path}/a, {tmp_path}/b")
+    monkeypatch.setenv("IMPRINT_SHUTDOWN_GRACE_S", "1.5")
+    monkeypatch.setenv("IMPRINT_EXPOSED_KBS", "wiki,faq")
+    cfg = ServeConfig.load(cfg_file, host="0.0.0.0")  # scoped keys alone count as keys
+    assert [(k.key, k.kbs, k.reindex, k.load_adapters, k.jobs) for k in cfg.scoped_keys] == [
+        ("support", ["shop"], False, False, False),
+        ("ops", ["*"], True, True, False),
+    ]
+    assert cfg.exposed_kbs == ["wiki", "faq"] and cfg.max_tokens_limit == 512 and cfg.docs == "open"
+    assert cfg.allowed_adapter_roots() == [tmp_path / "a", tmp_path / "b"] and cfg.shutdown_grace_s == 1.5
+    monkeypatch.delenv("IMPRINT_ADAPTER_ROOTS")
+    assert ServeConfig.load(home=tmp_path).allowed_adapter_roots() == [tmp_path / "adapters"]
+    with pytest.raises(ConfigError, match="also listed in api_keys"):
+        ServeConfig.load(api_keys=["k"], scoped_keys=[{"key": "k"}])
+    with pytest.raises(ConfigError, match="max_tokens_limit"):
+        ServeConfig.load(max_tokens_limit=0)

@@ -8,6 +8,7 @@ import contextlib
 import copy
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,7 +91,9 @@ def test_vllm_engine_serves_hot_loads_and_matches_embedded(
     trained = read_adapter(tiny_phi3_adapter)
     second = make_adapter(tiny_phi3_base, tmp_path / "second", "second", seed=7, knowledge=["老二是谁?"])
     model, tok = load_base_model(tiny_phi3_base, device="cpu")
-    cfg = ServeConfig(adapters=[tiny_phi3_adapter], engine="vllm", vllm_url=vllm_server.url)
+    cfg = ServeConfig(
+        adapters=[tiny_phi3_adapter], engine="vllm", vllm_url=vllm_server.url, adapter_roots=[tmp_path]
+    )
 
     vllm_app = create_app(
         cfg,
@@ -100,7 +103,7 @@ def test_vllm_engine_serves_hot_loads_and_matches_embedded(
         tokenizer=tok,
     )
     embedded_app = create_app(
-        ServeConfig(adapters=[tiny_phi3_adapter]),
+        ServeConfig(adapters=[tiny_phi3_adapter], adapter_roots=[tmp_path]),
         tokenizer=tok,
         engine=EmbeddedEngine(copy.deepcopy(model), tok, adapters={trained.name: trained.path}),
     )
@@ -132,7 +135,8 @@ def test_vllm_engine_serves_hot_loads_and_matches_embedded(
         for url in (vurl, eurl):
             r = httpx.post(url + "/v1/adapters", json={"path": str(second)}, timeout=120)
             assert r.status_code == 200, r.text
-        assert "second" in [m["id"] for m in httpx.get(vllm_server.url + "/v1/models").json()["data"]]
+        vllm_ids = [m["id"] for m in httpx.get(vllm_server.url + "/v1/models").json()["data"]]
+        assert any(i.startswith("second@v") for i in vllm_ids), vllm_ids  # a new vLLM name per version
         ids = [m.id for m in openai.OpenAI(base_url=vurl + "/v1", api_key="x").models.list().data]
         assert "imprint-adapter:second" in ids
         hot_v, hot_e = (
@@ -164,15 +168,18 @@ def test_structured_output_logprobs_and_sampling_params_match_embedded(
 
     trained = read_adapter(tiny_phi3_adapter)
     model, tok = load_base_model(tiny_phi3_base, device="cpu")
+    roots = [structured_adapter.parent]  # hot-loads come only from the configured adapter roots
     vllm_app = create_app(
-        ServeConfig(adapters=[tiny_phi3_adapter], engine="vllm", vllm_url=vllm_server.url),
+        ServeConfig(
+            adapters=[tiny_phi3_adapter], engine="vllm", vllm_url=vllm_server.url, adapter_roots=roots
+        ),
         engine=VLLMEngine(
             vllm_server.url, adapters={trained.name: trained.path}, stop_token_ids=stop_token_ids(tok)
         ),
         tokenizer=tok,
     )
     embedded_app = create_app(
-        ServeConfig(adapters=[tiny_phi3_adapter]),
+        ServeConfig(adapters=[tiny_phi3_adapter], adapter_roots=roots),
         tokenizer=tok,
         engine=EmbeddedEngine(copy.deepcopy(model), tok, adapters={trained.name: trained.path}),
     )
@@ -237,6 +244,54 @@ def test_structured_output_logprobs_and_sampling_params_match_embedded(
     assert [t.bytes for t in vp] == [t.bytes for t in ep] and len(vp) == 16
     plain = [t.bytes for t in vl]
     assert [t.bytes for t in vp][: len(plain)] != plain  # the penalties and the bias changed the answer
+
+
+def test_defect1_vllm_failed_hot_load_keeps_serving_and_swap_is_load_then_switch(
+    vllm_server: Any, tiny_phi3_base: Any, tiny_phi3_adapter: Path, tmp_path: Path
+) -> None:
+    """On vLLM too: a broken folder under the served name is a 400 and the serving version keeps answering;
+    a good new version is loaded under a new vLLM name, probed, switched to, and the old one unloaded."""
+    from training.models import load_base_model
+
+    trained = read_adapter(tiny_phi3_adapter)
+    broken = shutil.copytree(tiny_phi3_adapter, tmp_path / "broken")
+    (broken / "adapter_model.safetensors").write_bytes(b"\x00" * 64)
+    alien = shutil.copytree(tiny_phi3_adapter, tmp_path / "alien")  # made for a model with other layers
+    config = json.loads((alien / "adapter_config.json").read_text())
+    (alien / "adapter_config.json").write_text(json.dumps({**config, "target_modules": ["q_proj", "v_proj"]}))
+    newer = make_adapter(tiny_phi3_base, tmp_path / "newer", trained.name, seed=11, knowledge=[])
+    _, tok = load_base_model(tiny_phi3_base, device="cpu")
+    engine = VLLMEngine(
+        vllm_server.url,
+        adapters={trained.name: trained.path},
+        stop_token_ids=stop_token_ids(tok),
+        base_model_dir=tiny_phi3_base.path,  # hot-loads are checked against the base's modules and shapes
+    )
+    cfg = ServeConfig(
+        adapters=[tiny_phi3_adapter], engine="vllm", vllm_url=vllm_server.url, adapter_roots=[tmp_path]
+    )
+
+    def vllm_names() -> list[str]:
+        return [m["id"] for m in httpx.get(vllm_server.url + "/v1/models").json()["data"] if m.get("parent")]
+
+    with serve_in_thread(create_app(cfg, engine=engine, tokenizer=tok)) as url:
+        before = chat(url, trained.model_id, QUESTIONS[0]).choices[0].message.content
+        serving = engine.vllm_name(trained.name)
+        for folder in (broken, alien):
+            r = httpx.post(url + "/v1/adapters", json={"path": str(folder)}, timeout=120)
+            assert r.status_code == 400 and r.json()["error"]["param"] == "path", r.text
+        assert chat(url, trained.model_id, QUESTIONS[0]).choices[0].message.content == before
+        assert serving in vllm_names() and not any(n.startswith(trained.name + "@v") for n in vllm_names())
+
+        r = httpx.post(url + "/v1/adapters", json={"path": str(newer)}, timeout=120)
+        assert r.status_code == 200, r.text
+        after = chat(url, trained.model_id, QUESTIONS[0]).choices[0].message.content
+        assert after != before
+        deadline = time.monotonic() + 30
+        while serving in vllm_names() and time.monotonic() < deadline:  # retired once no request uses it
+            time.sleep(0.2)
+        names = vllm_names()
+        assert serving not in names and engine.vllm_name(trained.name) in names, names
 
 
 def test_serve_start_vllm_stops_its_vllm_on_sigterm(
