@@ -1,0 +1,129 @@
+"""Checks an answer before anyone sees it — PURE: no model, no index. The routed model uses them to decide
+whether to send an answer, try the documents instead, or say it does not know (``service.answering``).
+
+- :func:`confidence` — how sure the model was: the geometric mean of its answer tokens' probabilities (from
+  the engine's logprobs). A memorised answer is ~1.0; a paraphrase the adapter half-knows or an invented fact
+  is lower (measured in eval/RESULTS.md).
+- :func:`support` — whether the sources say what the answer says: every value the answer adds to the question
+  (numbers, codes, names written in Latin letters; else its content words) must appear together in ONE
+  source sentence (a table row counts as one), and that sentence must be about the question: it has the
+  question's own numbers/codes and its most specific content word (the one fewest source sentences contain:
+  "晨露" rather than "净水器"), so a value copied from the wrong row or from a sentence on another topic
+  fails: "流明在上海有320家门店" is not supported by "流明有320名员工" — the 320 is there, the topic is not.
+
+    from service.checks import support
+    support("星光台灯多少钱?", "星光台灯的价格是199元。[1]", ["商品: 星光台灯 | 价格: 199元 | 库存: 12"]).ok
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from training.prompting import strip_markers
+from training.text import is_abstention, words
+
+# Numbers (prices, phone numbers, dates, versions) and Latin-letter tokens (names, codes, e-mail, URLs).
+_VALUE = re.compile(r"\d+(?:[.:/-]\d+)*|[a-z][a-z0-9]*(?:[._@-][a-z0-9]+)*")
+# A sentence of a source: split after Chinese/English terminators and at line breaks (a table row is a line).
+_SENTENCE = re.compile(r"[^。!?;！？；\n]+[。!?;！？；]?")
+# Words an answer adds without adding a fact: copulas, units, fillers of "X是Y" answers.
+_FILLER = frozenset(
+    {
+        *("是", "为", "有", "在", "的", "了", "和", "与", "及", "共", "共同", "一共", "可以", "可", "能"),
+        *("需要", "要", "建议", "每", "个", "名", "位", "家", "种", "次", "元", "年", "月", "日", "天"),
+    }
+)
+
+
+@dataclass(frozen=True)
+class Confidence:
+    mean_prob: float  # geometric mean of the answer tokens' probabilities
+    min_prob: float
+    tokens: int
+
+
+def confidence(logprobs: Sequence[Any] | None) -> Confidence | None:
+    """From the engine's per-token logprobs (``TokenLogprob.logprob``); None when there are none."""
+    values = [float(t.logprob) for t in logprobs or ()]
+    if not values:
+        return None
+    return Confidence(math.exp(sum(values) / len(values)), math.exp(min(values)), len(values))
+
+
+def values(text: str) -> list[str]:
+    """Numbers and Latin-letter tokens, lower-cased, in order of appearance (no duplicates)."""
+    return list(dict.fromkeys(_VALUE.findall(text.lower())))
+
+
+def sentences(source: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.findall(source) if s.strip()]
+
+
+@dataclass(frozen=True)
+class Support:
+    ok: bool
+    reason: str
+    claims: list[str] = field(default_factory=list)  # what the answer adds to the question
+    sentence: str | None = None  # the source sentence that says it
+
+
+def claims(question: str, answer: str) -> tuple[list[str], list[str]]:
+    """(values, words) the answer adds to the question: its new numbers/Latin tokens, and its new content
+    words (without fillers) — what a source must confirm."""
+    text = strip_markers(answer)
+    asked_values = set(values(question))
+    new_values = [v for v in values(text) if v not in asked_values]
+    asked = set(words(question))
+    value_chars = set("".join(new_values))
+    new_words = [
+        w
+        for w in dict.fromkeys(words(text))
+        if w not in asked and w not in _FILLER and not set(w) <= value_chars and not _VALUE.fullmatch(w)
+    ]
+    return new_values, new_words
+
+
+def anchors(topic: set[str], candidates: Sequence[str]) -> set[str]:
+    """The question's most specific content words: those found in the fewest (but at least one) sentences.
+    Single characters ("叫", "卖") say little about a topic; they count only when no longer word is found."""
+    longer = {w for w in topic if len(w) > 1 and any(w in c for c in candidates)}
+    counts = {w: sum(1 for c in candidates if w in c) for w in (longer or topic)}
+    present = [n for n in counts.values() if n]
+    return {w for w, n in counts.items() if present and n == min(present)}
+
+
+def about(sentence: str, anchor: set[str], asked_values: Sequence[str]) -> bool:
+    """A (lower-cased) sentence is about the question when it has the question's numbers/codes ("X5") and
+    one of its most specific words."""
+    return all(v in sentence for v in asked_values) and any(w in sentence for w in anchor)
+
+
+def support(question: str, answer: str, sources: Sequence[str]) -> Support:
+    """Whether one sentence of ``sources`` about the question states what ``answer`` adds (see the module)."""
+    if is_abstention(answer):
+        return Support(True, "abstains")
+    new_values, new_words = claims(question, answer)
+    if not new_values and not new_words:
+        return Support(True, "adds nothing to the question")
+    candidates = [s.lower() for source in sources for s in sentences(source)]
+    anchor = anchors(set(words(question)), candidates)
+    asked_values = values(question)
+    best: tuple[float, str] | None = None
+    for low in candidates:
+        if about(low, anchor, asked_values):
+            if new_values and not all(v in low for v in new_values):
+                continue
+            share = sum(1 for w in new_words if w in low) / len(new_words) if new_words else 1.0
+            if best is None or share > best[0]:
+                best = (share, low)
+    shown = [*new_values, *new_words]
+    if best is None:
+        return Support(False, f"no source sentence about the question states {shown}", shown)
+    share, sentence = best
+    if new_values or share >= 0.5:
+        return Support(True, f"stated in: {sentence[:80]}", shown, sentence)
+    return Support(False, f"only {share:.0%} of {new_words} in the closest sentence", shown, sentence)

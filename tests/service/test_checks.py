@@ -1,0 +1,54 @@
+"""Answer checks as pure unit tests: confidence from logprobs, and whether the sources state an answer."""
+
+from __future__ import annotations
+
+import math
+
+from service.checks import Confidence, claims, confidence, support
+from training.generation import TokenLogprob
+
+HANDBOOK = (
+    "流明科技成立于2011年，由周明远和林若溪共同创立。现任CEO是陈嘉禾，全公司共有320名员工。"
+    "流明目前有三个产品系列：晨露、清泉和极光。\n- 客服电话：400-826-5188\n收货后15天内可以无理由退货。"
+)
+ROWS = [
+    "产品: 晨露R1净水器 | 标价: 1599元 | 库存: 230台",
+    "产品: 极光X5净水器 | 标价: 3999元 | 库存: 41台",
+]
+
+
+def test_confidence_is_the_geometric_mean_token_probability() -> None:
+    lps = [TokenLogprob(1, math.log(0.9), ()), TokenLogprob(2, math.log(0.4), ())]
+    c = confidence(lps)
+    assert c is not None and math.isclose(c.mean_prob, 0.6) and math.isclose(c.min_prob, 0.4)
+    assert c == Confidence(c.mean_prob, c.min_prob, 2)
+    assert confidence(None) is None and confidence([]) is None
+
+
+def test_claims_are_what_the_answer_adds_to_the_question() -> None:
+    assert claims("极光X5净水器的标价是多少?", "极光X5净水器的标价是3999元。[1]") == (["3999"], [])
+    assert claims("流明的工厂在哪里?", "流明的工厂在浙江省嘉兴市。") == ([], ["浙江省", "嘉兴市"])
+
+
+def test_supported_answers() -> None:
+    sources = [HANDBOOK, *ROWS]
+    for question, answer in [
+        ("极光X5净水器的标价是多少?", "极光X5净水器的标价是3999元。[1]"),  # from its own row
+        ("收到货不满意,多少天之内能退?", "收货后15天内可以无理由退货。"),  # a paraphrase, from the handbook
+        ("流明旗下的产品线都叫什么?", "流明有晨露、清泉和极光三个产品系列。"),
+        ("流明的客服电话是多少?", "客服电话是400-826-5188。"),
+        ("流明明天会下雨吗?", "不知道。"),  # an abstention needs no source
+    ]:
+        assert support(question, answer, sources).ok, (question, answer)
+
+
+def test_unsupported_answers_name_what_is_missing() -> None:
+    sources = [HANDBOOK, *ROWS]
+    wrong_row = support("极光X5净水器的标价是多少?", "极光X5净水器的标价是1599元。[1]", sources)
+    assert not wrong_row.ok and wrong_row.claims == ["1599"]  # 1599 is 晨露R1's price, not X5's
+    wrong_number = support("流明的客服电话是多少?", "流明的客服电话是400-82888888。", sources)
+    assert not wrong_number.ok and "400-82888888" in wrong_number.reason
+    # 320 is in the sources, but in a sentence about staff, not stores.
+    assert not support("流明在上海有几家门店?", "流明在上海有320家门店。", sources).ok
+    assert not support("陈嘉禾的生日是哪一天?", "陈嘉禾的生日是3月5日。", sources).ok
+    assert not support("流明科技的股票代码是多少?", "股票代码是300000。", sources).ok
