@@ -65,6 +65,7 @@ class EvalSession:
     kb: str | None = None
     base_model: str | None = None  # default: the adapter's base, else the embedded default
     max_new_tokens: int = 64
+    check_answers: bool | None = None  # None: what `imprint serve` would do (on unless configured off)
     _pipeline: Any = None
 
     def pipeline(self) -> Any:
@@ -89,7 +90,7 @@ class EvalSession:
         asyncio.run(engine.start())
         kb = get_kb(self.kb) if self.kb else None
         # The router settings `imprint serve` would use for this KB (env/defaults): eval measures the service.
-        settings = ServeConfig.load(default_max_tokens=self.max_new_tokens)
+        settings = ServeConfig.load(default_max_tokens=self.max_new_tokens, check_answers=self.check_answers)
         return build_pipeline(
             settings, engine, tokenizer, [info] if info else [], kb, base_chat_template=base.chat_template
         )

@@ -108,7 +108,7 @@ def support(question: str, answer: str, sources: Sequence[str]) -> Support:
         return Support(True, "abstains")
     new_values, new_words = claims(question, answer)
     if not new_values and not new_words:
-        return Support(True, "adds nothing to the question")
+        return Support(False, "the answer adds nothing to the question")
     candidates = [s.lower() for source in sources for s in sentences(source)]
     anchor = anchors(set(words(question)), candidates)
     asked_values = values(question)

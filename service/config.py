@@ -109,6 +109,16 @@ class ServeConfig(Settings):
     lexical_threshold: float = Field(default=0.6, ge=0, le=1)
     knowledge_threshold: float = Field(default=0.6, ge=0, le=1)
     max_context_hits: int = Field(default=3, ge=1, le=20)
+    check_answers: bool = Field(
+        True, description="check routed answers (confidence, document support) before sending them"
+    )
+    adapter_confidence: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="adapter-alone answers below this token probability are not "
+        "trusted (default: the adapter's calibrated threshold)",
+    )
     default_max_tokens: int = Field(default=256, ge=1)
     max_tokens_limit: int = Field(
         default=4096, ge=1, description="most new tokens one request may ask for (max_tokens)"

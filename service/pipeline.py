@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.answering import answer
 from service.engines.base import Engine
 from service.redact import kb_roots, public_source
 from service.routing import AdapterKnowledge, RouteDecision, RouterConfig, Semantic, decide, pick_adapter
@@ -29,7 +30,6 @@ from training.chat import render_chat
 from training.errors import InvalidInput, NotFound
 from training.generation import GenerationRequest, GenerationResult
 from training.prompting import ContextSource, cited_ids, with_context
-from training.text import abstain_text
 
 log = logging.getLogger("imprint.service")
 
@@ -56,6 +56,9 @@ class Plan:
     retrieved_prompt_tokens: int = 0
     retrieval_ms: float = 0.0
     source_roots: list[str] = field(default_factory=list)  # the KB's folders: citations are relative
+    retrieved: list[Any] = field(default_factory=list)  # every hit retrieval returned (checks and fallbacks)
+    chat: list[dict[str, Any]] = field(default_factory=list)  # the conversation before any context is added
+    asked_as: str | None = None  # the training question the adapter is asked instead (paraphrase mapping)
 
     @property
     def abstains(self) -> bool:
@@ -247,7 +250,8 @@ class Pipeline:
             # "developer" is OpenAI's newer name for "system"; chat templates only know the latter.
             roles = [("system" if m.role == "developer" else m.role) for m in req.messages]
             messages = [{"role": r, "content": m.text()} for r, m in zip(roles, req.messages, strict=True)]
-            self._render(plan, instructions_as_user(messages))
+            plan.chat = instructions_as_user(messages)
+            self._render(plan, plan.chat)
         log.info(
             "route=%s model=%s adapter=%s hits=%d reason=%s",
             plan.route,
@@ -291,7 +295,16 @@ class Pipeline:
             list(d.hits),
             d.details,
             retrieval_ms=ms,
+            retrieved=list(hits),
         )
+
+    def use_context(self, plan: Plan, hits: Sequence[Any], reason: str) -> None:
+        """Re-route ``plan`` to answer from ``hits`` (its adapter reads them; the base model without one)."""
+        plan.route = "adapter+context" if plan.adapter else "context"
+        plan.reason = reason
+        plan.hits = list(hits[: self.router.max_context_hits])
+        plan.asked_as = None
+        self._render(plan, plan.chat)
 
     async def _semantic(self, question: str, served: list[AdapterInfo]) -> list[Semantic] | None:
         """Best cosine of the question to each adapter's training questions (None when disabled)."""
@@ -386,9 +399,7 @@ class Pipeline:
 
         spec = check_request(req, vocab_size=len(self.tokenizer))
         plan = await self.plan(req)
-        if plan.abstains:
-            return plan, GenerationResult(abstain_text(plan.question), 0, 0, "stop")
-        return plan, await self.engine.generate(self.generation_request(plan, req, spec.json_schema))
+        return plan, await answer(self, plan, req, spec.json_schema)
 
 
 def sampling_temperature(value: float | None) -> float:

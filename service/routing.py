@@ -121,6 +121,10 @@ class RouterConfig:
     lexical_threshold: float = 0.6
     knowledge_threshold: float = 0.6
     max_context_hits: int = 3
+    # Check routed answers before sending them (service.answering); the adapter-alone confidence threshold
+    # (None: the adapter's calibrated one, written by its memorisation check).
+    check_answers: bool = True
+    adapter_confidence: float | None = None
     # Cosine between the question and the adapter's closest training question (embedded by the KB's model);
     # None disables it. Catches paraphrases that share no words ("你们家的猫咪叫什么?" ~ "你家猫叫什么名字?").
     semantic_threshold: float | None = None

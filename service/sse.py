@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from service.answering import answer_stream
 from service.completion import fingerprint, openai_logprobs, refuses, tool_call
 from service.engines.base import StreamDelta
 from service.errors import domain_error_body
@@ -35,7 +36,6 @@ from service.schema import (
 )
 from training.errors import ImprintError, TimedOut, Unavailable
 from training.generation import GenerationResult
-from training.text import abstain_text
 
 
 def event(data: dict[str, Any]) -> str:
@@ -91,20 +91,18 @@ async def stream_completion(
     gen: AsyncIterator[Any] | None = None
     metrics.queue.inc()
     try:
-        if plan.abstains:
-            result = GenerationResult(abstain_text(plan.question), 0, 0, "stop")
-            refusal = refuses(spec, plan)
-            yield chunk(ChunkDelta(refusal=result.text) if refusal else ChunkDelta(content=result.text))
-        else:
-            gen = pipeline.engine.stream(pipeline.generation_request(plan, req, spec.json_schema))
-            async for item in with_deadline(gen, timeout_s):
-                if not isinstance(item, StreamDelta):
-                    result = item
-                elif spec.kind != "tool":  # a tool call is sent whole, once its arguments are complete
-                    logprobs = openai_logprobs(pipeline.tokenizer, item.logprobs)
-                    yield chunk(ChunkDelta(content=item.text), logprobs=logprobs)
-            if result is not None and result.finish_reason == "cancelled":
-                raise Unavailable("the server is shutting down; retry the request", code="shutting_down")
+        gen = answer_stream(pipeline, plan, req, spec.json_schema)
+        async for item in with_deadline(gen, timeout_s):
+            if not isinstance(item, StreamDelta):
+                result = item
+            elif plan.abstains:  # decided by the router, or by a failed check of a routed answer
+                refusal = refuses(spec, plan)
+                yield chunk(ChunkDelta(refusal=item.text) if refusal else ChunkDelta(content=item.text))
+            elif spec.kind != "tool":  # a tool call is sent whole, once its arguments are complete
+                logprobs = openai_logprobs(pipeline.tokenizer, item.logprobs)
+                yield chunk(ChunkDelta(content=item.text), logprobs=logprobs)
+        if result is not None and result.finish_reason == "cancelled":
+            raise Unavailable("the server is shutting down; retry the request", code="shutting_down")
     except ImprintError as exc:
         # Headers are sent already: report in-band the way OpenAI does, then end the stream.
         metrics.count_error(plan.route, exc)

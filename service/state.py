@@ -103,6 +103,8 @@ def router_config(settings: ServeConfig, kb: Any) -> RouterConfig:
         lexical_threshold=settings.lexical_threshold,
         knowledge_threshold=settings.knowledge_threshold,
         max_context_hits=settings.max_context_hits,
+        check_answers=settings.check_answers,
+        adapter_confidence=settings.adapter_confidence,
         semantic_threshold=semantic if semantic is not None and semantic <= 1 else None,
     )
 

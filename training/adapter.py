@@ -52,6 +52,9 @@ class AdapterInfo(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     created_at: str | None = None  # ISO UTC
     imprint_version: str = ""
+    # The memorisation check at the end of training: which training questions the adapter still gets wrong
+    # ("missed": the router never trusts it on them) and the calibrated answer-confidence threshold.
+    memorization: dict[str, Any] = Field(default_factory=dict)
     path: Path = Field(default=Path(), exclude=True)
 
     @property

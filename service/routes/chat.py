@@ -19,6 +19,7 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from service.answering import answer
 from service.cancel import CLIENT_CLOSED, ClientGone, until_disconnected
 from service.completion import answer_message, fingerprint, openai_logprobs
 from service.deps import MetricsDep, PipelineDep, PrincipalDep, SettingsDep
@@ -29,7 +30,6 @@ from service.schema import ChatCompletion, ChatCompletionRequest, Choice, Usage
 from service.sse import stream_completion
 from training.errors import ImprintError, TimedOut, Unavailable
 from training.generation import GenerationResult
-from training.text import abstain_text
 
 router = APIRouter(tags=["chat"])
 log = logging.getLogger("imprint.service")
@@ -50,13 +50,9 @@ async def generate(
     metrics: Metrics,
     timeout_s: float,
 ) -> GenerationResult:
-    if plan.abstains:
-        return GenerationResult(abstain_text(plan.question), 0, 0, "stop")
     metrics.queue.inc()
     try:
-        result = await asyncio.wait_for(
-            pipeline.engine.generate(pipeline.generation_request(plan, req, spec.json_schema)), timeout_s
-        )
+        result = await asyncio.wait_for(answer(pipeline, plan, req, spec.json_schema), timeout_s)
     except TimeoutError as exc:
         raise TimedOut(f"generation took longer than {timeout_s:.0f} s") from exc
     finally:

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from service.answering import answer_stream
 from service.completion import answer_message, refuses
 from service.deps import MetricsDep, PipelineDep, SettingsDep
 from service.engines.base import StreamDelta
@@ -22,7 +23,6 @@ from service.schema import ChatCompletionRequest
 from service.sse import with_deadline
 from training.errors import ImprintError
 from training.generation import GenerationResult
-from training.text import abstain_text
 
 router = APIRouter(tags=["responses"])
 
@@ -40,16 +40,14 @@ async def pieces(
     result: GenerationResult | None = None
     metrics.queue.inc()
     try:
-        if plan.abstains:
-            result = GenerationResult(abstain_text(plan.question), 0, 0, "stop")
-            yield ("refusal", result.text) if refuses(spec, plan) else ("text", StreamDelta(result.text))
-        else:
-            gen = pipeline.engine.stream(pipeline.generation_request(plan, req, spec.json_schema))
-            async for item in with_deadline(gen, timeout_s):
-                if isinstance(item, StreamDelta):
-                    yield "text", item
-                else:
-                    result = item
+        gen = answer_stream(pipeline, plan, req, spec.json_schema)
+        async for item in with_deadline(gen, timeout_s):
+            if not isinstance(item, StreamDelta):
+                result = item
+            elif plan.abstains and refuses(spec, plan):
+                yield "refusal", item.text
+            else:
+                yield "text", item
     except ImprintError as exc:
         metrics.count_error(plan.route, exc)
         yield "error", f"generation failed: {exc.message}"

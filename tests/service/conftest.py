@@ -58,7 +58,9 @@ def make_engine(tiny_model: tuple[Any, Any], tiny_adapters: dict[str, Path]) -> 
 def serve(
     make_engine: Callable[..., Any], tiny_model: tuple[Any, Any], tiny_adapters: dict[str, Path]
 ) -> Callable[..., AbstractContextManager[str]]:
-    """``with serve(**settings) as url:`` — the real app on uvicorn with the tiny embedded engine."""
+    """``with serve(**settings) as url:`` — the real app on uvicorn with the tiny embedded engine. Answer
+    checks are off unless a test turns them on (``check_answers=True``): the tiny adapters' weights are
+    random, so a check would turn every routed answer into an abstention and hide the routing under test."""
     from service.app import create_app
     from service.background import serve_in_thread
     from service.config import ServeConfig
@@ -68,6 +70,7 @@ def serve(
         kb: Any = None, engine_kw: dict[str, Any] | None = None, kb_name: str | None = None, **settings: Any
     ) -> Iterator[str]:
         settings.setdefault("adapters", [tiny_adapters["alpha"], tiny_adapters["beta"]])
+        settings.setdefault("check_answers", False)
         settings["kb"] = kb_name
         cfg = ServeConfig(**settings)
         app = create_app(cfg, engine=make_engine(**(engine_kw or {})), tokenizer=tiny_model[1], kb=kb)
@@ -103,6 +106,7 @@ def serve_chatty(
     def run(**settings: Any) -> Iterator[tuple[str, Any]]:
         model, tok = load_base_model(chatty_base, device="cpu")
         settings.setdefault("adapters", [tiny_adapters["alpha"]])
+        settings.setdefault("check_answers", False)  # a never-ending answer is what these tests stop
         monkeypatch.setenv("IMPRINT_MAX_TOKENS_LIMIT", "50000")
         engine = EmbeddedEngine(model, tok, adapters={"alpha": tiny_adapters["alpha"]})
         app = create_app(ServeConfig(**settings), engine=engine, tokenizer=tok)

@@ -1,0 +1,123 @@
+"""Answer a planned request — and, for the routed ``imprint`` model, check the answer before anyone sees it.
+
+Forced models (``imprint-base``, ``imprint-adapter[:NAME]``, ``imprint-rag``) and structured outputs are
+generated as asked. A routed answer is generated with its token logprobs and judged (``service.checks``):
+
+- from the adapter alone: trusted when the adapter did not fail this question in its memorisation check
+  (``imprint.json`` → ``memorization.missed``) and it was sure (geometric-mean token probability ≥ the
+  adapter's calibrated ``confidence`` threshold), or when a retrieved document states the same thing.
+  Otherwise the documents are tried: the same adapter answers again with the retrieved sources;
+- from documents (adapter+context, context): sent only when one source sentence about the question states
+  what the answer adds (no value copied from another row, no invented number). Otherwise: "I don't know".
+
+Every check lands in ``imprint.decision.checks``, so a client (and ``imprint eval``) sees why. Usage counts
+every generation the answer took. Streaming a checked answer sends it once it passed (one delta).
+
+    result = await answer(pipeline, plan, request, json_schema=None)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+from service.checks import confidence, support
+from service.engines.base import StreamDelta
+from training.generation import GenerationRequest, GenerationResult
+from training.text import abstain_text
+
+# Default geometric-mean token probability under which an adapter-alone answer is not trusted (the adapter's
+# own calibration, written by its memorisation check, wins).
+DEFAULT_ADAPTER_CONFIDENCE = 0.9
+
+
+def checks_apply(pipeline: Any, plan: Any, json_schema: str | None) -> bool:
+    return pipeline.router.check_answers and not plan.forced and not plan.abstains and json_schema is None
+
+
+async def answer(pipeline: Any, plan: Any, req: Any, json_schema: str | None = None) -> GenerationResult:
+    """The final answer to ``plan`` (which a failed check may re-route to documents or to an abstention)."""
+    if plan.abstains:
+        return GenerationResult(abstain_text(plan.question), 0, 0, "stop")
+    gen_req = pipeline.generation_request(plan, req, json_schema)
+    if not checks_apply(pipeline, plan, json_schema):
+        return await pipeline.engine.generate(gen_req)
+    spent = [0, 0]
+    result = await _generate_checked(pipeline, gen_req, spent)
+    ok, why = judge(pipeline, plan, result)
+    _record(plan, plan.route, ok, why)
+    if not ok and plan.route == "adapter" and plan.retrieved:
+        pipeline.use_context(plan, plan.retrieved, f"the adapter's answer was not trusted ({why})")
+        result = await _generate_checked(pipeline, pipeline.generation_request(plan, req, json_schema), spent)
+        ok, why = judge(pipeline, plan, result)
+        _record(plan, plan.route, ok, why)
+    if not ok:
+        plan.route, plan.reason, plan.hits = "abstain", f"answer not sent: {why}", []
+        return GenerationResult(abstain_text(plan.question), spent[0], spent[1], "stop")
+    wanted = gen_req.logprobs
+    return replace(
+        result,
+        prompt_tokens=spent[0],
+        completion_tokens=spent[1],
+        logprobs=result.logprobs if wanted is not None else None,
+    )
+
+
+async def answer_stream(
+    pipeline: Any, plan: Any, req: Any, json_schema: str | None = None
+) -> AsyncIterator[StreamDelta | GenerationResult]:
+    """Stream the answer: token by token when it is not checked, else in one piece once it passed."""
+    if not plan.abstains and not checks_apply(pipeline, plan, json_schema):
+        async for item in pipeline.engine.stream(pipeline.generation_request(plan, req, json_schema)):
+            yield item
+        return
+    result = await answer(pipeline, plan, req, json_schema)
+    if result.text:
+        yield StreamDelta(result.text, logprobs=result.logprobs)
+    yield result
+
+
+async def _generate_checked(pipeline: Any, gen_req: GenerationRequest, spent: list[int]) -> GenerationResult:
+    """Generate with (at least) the chosen tokens' logprobs, which the confidence check reads."""
+    result = await pipeline.engine.generate(replace(gen_req, logprobs=gen_req.logprobs or 0))
+    spent[0] += result.prompt_tokens
+    spent[1] += result.completion_tokens
+    return result
+
+
+def judge(pipeline: Any, plan: Any, result: GenerationResult) -> tuple[bool, str]:
+    """Whether ``result`` may be sent for ``plan``'s route, and why (see the module docstring)."""
+    if result.finish_reason == "cancelled":
+        return True, "cancelled"  # nobody waits for it; the route reports the shutdown
+    sources = [h.text for h in plan.hits] or [h.text for h in plan.retrieved]
+    if plan.route != "adapter":
+        s = support(plan.question, result.text, [h.text for h in plan.hits])
+        return s.ok, ("sources state it: " if s.ok else "") + s.reason
+    adapter = plan.adapter
+    asked = plan.asked_as or plan.question
+    missed = set((adapter.memorization or {}).get("missed", [])) if adapter else set()
+    if asked in missed:
+        return False, "the adapter failed this question in its memorisation check"
+    c = confidence(result.logprobs)
+    threshold = next(
+        t
+        for t in (pipeline.router.adapter_confidence, _calibrated(adapter), DEFAULT_ADAPTER_CONFIDENCE)
+        if t is not None
+    )
+    if c is not None and c.mean_prob >= threshold:
+        return True, f"confident (p={c.mean_prob:.2f} ≥ {threshold:.2f})"
+    s = support(plan.question, result.text, sources) if sources else None
+    if s is not None and s.ok and s.sentence is not None:
+        return True, f"documents state it: {s.reason}"
+    shown = f"p={c.mean_prob:.2f} < {threshold:.2f}" if c is not None else "no token probabilities"
+    return False, f"unsure ({shown}) and no document states it"
+
+
+def _calibrated(adapter: Any) -> float | None:
+    value = ((adapter.memorization or {}).get("calibration") or {}).get("confidence") if adapter else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _record(plan: Any, route: str, ok: bool, why: str) -> None:
+    plan.decision.setdefault("checks", []).append({"route": route, "passed": ok, "why": why})

