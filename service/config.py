@@ -109,6 +109,9 @@ class ServeConfig(Settings):
     lexical_threshold: float = Field(default=0.6, ge=0, le=1)
     knowledge_threshold: float = Field(default=0.6, ge=0, le=1)
     max_context_hits: int = Field(default=3, ge=1, le=20)
+    paraphrase_wording: Literal["trained", "original"] = Field(
+        "trained", description="ask the adapter a paraphrased question in its trained wording, or as asked"
+    )
     check_answers: bool = Field(
         True, description="check routed answers (confidence, document support) before sending them"
     )

@@ -285,6 +285,11 @@ class Pipeline:
         if failed:
             d.details["retrieval_error"] = failed
         use_adapter = adapter if d.route in ("adapter", "adapter+context") else None
+        asked_as = None
+        if d.route == "adapter" and self.router.paraphrase_wording == "trained":
+            trained = d.details.get("knowledge_question")
+            asked_as = trained if trained and trained != question else None
+            d.details["asked_as"] = asked_as
         return Plan(
             MODEL_ROUTED,
             d.route,
@@ -296,6 +301,7 @@ class Pipeline:
             d.details,
             retrieval_ms=ms,
             retrieved=list(hits),
+            asked_as=asked_as,
         )
 
     def use_context(self, plan: Plan, hits: Sequence[Any], reason: str) -> None:
@@ -335,6 +341,9 @@ class Pipeline:
 
     def _render(self, plan: Plan, messages: list[dict[str, Any]]) -> None:
         template = plan.adapter.chat_template if plan.adapter else self.base_chat_template
+        if plan.asked_as:  # the adapter is asked in the wording it was trained on (its last user turn)
+            last = max(i for i, m in enumerate(messages) if m["role"] == "user")
+            messages = [*messages[:last], {**messages[last], "content": plan.asked_as}, *messages[last + 1 :]]
         if plan.adapter and plan.adapter.system_prompt and not any(m["role"] == "system" for m in messages):
             messages = [{"role": "system", "content": plan.adapter.system_prompt}, *messages]
         bos = self.tokenizer.bos_token or ""

@@ -125,6 +125,9 @@ class RouterConfig:
     # (None: the adapter's calibrated one, written by its memorisation check).
     check_answers: bool = True
     adapter_confidence: float | None = None
+    # How the adapter is asked a question it knows by meaning, not by words: in the wording it was trained on
+    # ("trained": it recalls what it memorised) or in the user's ("original").
+    paraphrase_wording: Literal["trained", "original"] = "trained"
     # Cosine between the question and the adapter's closest training question (embedded by the KB's model);
     # None disables it. Catches paraphrases that share no words ("你们家的猫咪叫什么?" ~ "你家猫叫什么名字?").
     semantic_threshold: float | None = None
@@ -204,6 +207,21 @@ def hit_relevance(question: str, hit: HitLike, cfg: RouterConfig) -> tuple[bool,
     return False, f"{dense_txt}, words {cover:.0%}"
 
 
+def row_key(hit: Any) -> str:
+    return str((getattr(hit, "metadata", None) or {}).get("row_key") or "")
+
+
+def only_named_rows(question: str, hits: list[Any]) -> list[Any]:
+    """When the question names a table row's entity ("星光台灯多少钱?"), the context shows that row (and any
+    prose) but not the table's other rows: their numbers belong to other products, and a small model copies
+    the wrong one."""
+    low = question.lower()
+    named = [h for h in hits if len(row_key(h)) >= 2 and row_key(h).lower() in low]
+    if not named:
+        return hits
+    return [h for h in hits if h in named or not row_key(h)]
+
+
 def decide(
     question: str,
     hits: Sequence[HitLike],
@@ -217,7 +235,7 @@ def decide(
         # No fact to find or to miss: the adapter (trained format and style) or the base answers, no context.
         return RouteDecision("adapter" if adapter else "base", intent.reason, [], {"needs_fact": False})
     judged = [(h, *hit_relevance(question, h, cfg)) for h in hits]
-    relevant = [h for h, ok, _ in judged if ok][: cfg.max_context_hits]
+    relevant = only_named_rows(question, [h for h, ok, _ in judged if ok])[: cfg.max_context_hits]
     know_score, know_q = best_match(question, adapter.questions) if adapter else (0.0, None)
     knows = adapter is not None and know_score >= cfg.knowledge_threshold
     sem_ok = (
@@ -226,9 +244,10 @@ def decide(
         and cfg.semantic_threshold is not None
         and semantic.similarity >= cfg.semantic_threshold
     )
+    matched_by = "words" if knows else None
     if sem_ok and not knows and semantic is not None:
         # Report the semantic match where the lexical one fell short; the reason strings stay uniform.
-        knows, know_score, know_q = True, semantic.similarity, semantic.question
+        knows, know_score, know_q, matched_by = True, semantic.similarity, semantic.question, "meaning"
     newer = [h for h in relevant if is_newer(h.modified, adapter.created_at if adapter else None)]
     details: dict[str, Any] = {
         "needs_fact": True,
@@ -237,6 +256,7 @@ def decide(
         "newer_than_adapter": len(newer),
         "knowledge_similarity": round(know_score, 3),
         "knowledge_question": know_q,
+        "matched_by": matched_by,
         "semantic_similarity": round(semantic.similarity, 3) if semantic else None,
         "thresholds": {
             "dense": cfg.dense_threshold,

@@ -104,6 +104,7 @@ def router_config(settings: ServeConfig, kb: Any) -> RouterConfig:
         knowledge_threshold=settings.knowledge_threshold,
         max_context_hits=settings.max_context_hits,
         check_answers=settings.check_answers,
+        paraphrase_wording=settings.paraphrase_wording,
         adapter_confidence=settings.adapter_confidence,
         semantic_threshold=semantic if semantic is not None and semantic <= 1 else None,
     )

@@ -92,3 +92,27 @@ def test_checks_are_off_for_forced_models(serve) -> None:
         r.model_extra["imprint"]["route"] == "adapter"
         and "checks" not in r.model_extra["imprint"]["decision"]
     )
+
+
+def test_a_paraphrase_is_put_to_the_adapter_in_its_trained_wording(serve, shop_kb, tiny_model) -> None:
+    """Matched by meaning ("家里的老大叫什么名字?" ~ "老大是谁?"), the question reaches the adapter as it was
+    trained — the prompt is exactly the trained question's; with ``paraphrase_wording: original`` it is not."""
+    from training.chat import render_chat
+
+    tok = tiny_model[1]
+    trained = render_chat(
+        [{"role": "user", "content": ALPHA_KNOWLEDGE[0]}],
+        tok.chat_template,
+        add_generation_prompt=True,
+        bos_token=tok.bos_token,
+    )
+    n_trained = len(tok(trained, add_special_tokens=False)["input_ids"])
+    settings = {"dense_threshold": 0.99, "semantic_threshold": 0.6}
+    with serve(kb=shop_kb, kb_name="answering", **settings) as url:
+        mapped = ask(url, "家里的老大叫什么名字?")
+    with serve(kb=shop_kb, kb_name="answering", paraphrase_wording="original", **settings) as url:
+        asked = ask(url, "家里的老大叫什么名字?")
+    info = mapped.model_extra["imprint"]
+    assert info["route"] == "adapter" and info["decision"]["matched_by"] == "meaning"
+    assert info["decision"]["asked_as"] == ALPHA_KNOWLEDGE[0]
+    assert mapped.usage.prompt_tokens == n_trained != asked.usage.prompt_tokens

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from service.routing import (
     AdapterKnowledge,
@@ -31,6 +31,7 @@ class Hit:
     bm25_score: float | None
     modified: str | None
     doc_id: str = "doc.md"
+    metadata: dict = field(default_factory=dict)
 
 
 def hit(
@@ -186,3 +187,29 @@ def test_abstention_on_the_projects_unknown_questions_is_unchanged():
     for q in unknown:
         assert decide(q, [], AdapterKnowledge("family", ["老大是谁?"])).route == "abstain", q
     assert all(asks_for_fact(q["question"]).needs_fact for q in questions)  # no project question bypasses
+
+
+def test_a_named_row_comes_without_the_other_rows_of_its_table():
+    """ "星光台灯多少钱?" gets 星光台灯's row (and relevant prose), not the rows of other products."""
+    rows = [
+        Hit(f"商品: {n} | 价格: {p}元", 0.1, 0.9, None, "2026-03-05T00:00:00Z", metadata={"row_key": n})
+        for n, p in (("云朵枕头", 89), ("星光台灯", 199), ("竹纤维毛巾", 29))
+    ]
+    prose = hit("所有台灯保修两年。", dense=0.9)
+    d = decide("星光台灯多少钱?", [*rows, prose], None)
+    assert d.route == "context" and [h.text for h in d.hits] == ["商品: 星光台灯 | 价格: 199元", prose.text]
+    # A question naming no row keeps every relevant hit.
+    assert len(decide("台灯多少钱?", [*rows, prose], None).hits) == 3
+
+
+def test_a_paraphrase_matched_by_meaning_is_reported_as_such():
+    d = decide(
+        "你们家排行第一的孩子是谁?",
+        [],
+        FAMILY,
+        RouterConfig(semantic_threshold=0.6),
+        Semantic(0.7, "老大是谁?"),
+    )
+    assert d.route == "adapter" and d.details["matched_by"] == "meaning"
+    assert d.details["knowledge_question"] == "老大是谁?"
+    assert decide("老大是谁？", [], FAMILY).details["matched_by"] == "words"
