@@ -96,7 +96,7 @@ def test_checks_are_off_for_forced_models(serve) -> None:
 
 def test_a_paraphrase_is_put_to_the_adapter_in_its_trained_wording(serve, shop_kb, tiny_model) -> None:
     """Matched by meaning ("家里的老大叫什么名字?" ~ "老大是谁?"), the question reaches the adapter as it was
-    trained — the prompt is exactly the trained question's; with ``paraphrase_wording: original`` it is not."""
+    trained — the prompt is the trained question's; with ``paraphrase_wording: original`` it is not."""
     from training.chat import render_chat
 
     tok = tiny_model[1]
