@@ -63,6 +63,7 @@ class EvalSession:
 
     adapter: Path | None = None
     kb: str | None = None
+    kb_home: Path | None = None  # where the KB lives (default $IMPRINT_HOME)
     base_model: str | None = None  # default: the adapter's base, else the embedded default
     max_new_tokens: int = 64
     check_answers: bool | None = None  # None: what `imprint serve` would do (on unless configured off)
@@ -88,7 +89,7 @@ class EvalSession:
             model, tokenizer, adapters={info.name: info.path} if info else {}, max_queue=10_000
         )
         asyncio.run(engine.start())
-        kb = get_kb(self.kb) if self.kb else None
+        kb = get_kb(self.kb, home=self.kb_home) if self.kb else None
         # The router settings `imprint serve` would use for this KB (env/defaults): eval measures the service.
         settings = ServeConfig.load(default_max_tokens=self.max_new_tokens, check_answers=self.check_answers)
         return build_pipeline(
