@@ -82,9 +82,7 @@ def adapter_problems(path: Path) -> list[str]:
             for e in exc.errors()
         ]
     if not NAME_RE.match(info.name):
-        problems.append(
-            f"adapter {path}: name {info.name!r} must be 1–64 letters, digits, '.', '_' or '-'"
-        )
+        problems.append(f"adapter {path}: name {info.name!r} must be 1–64 letters, digits, '.', '_' or '-'")
     return problems
 
 

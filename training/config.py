@@ -43,7 +43,7 @@ def format_problems(title: str, problems: Iterable[str]) -> str:
 
 
 def validation_problems(exc: ValidationError) -> list[str]:
-    """pydantic's errors as ``field: message (got value)`` lines; cross-field problems as they were written."""
+    """pydantic's errors as ``field: message (got value)`` lines; cross-field problems as written."""
     lines: list[str] = []
     for err in exc.errors():
         ctx_error = (err.get("ctx") or {}).get("error")
@@ -139,4 +139,3 @@ def field_help(cls: type[Settings], name: str) -> str:
     default = info.get_default(call_default_factory=True)
     shown = "" if default in (None, [], {}) else f" [default: {default}]"
     return f"{info.description or name}{shown}"
-

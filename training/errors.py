@@ -17,7 +17,15 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 Kind = Literal[
-    "invalid", "auth", "forbidden", "not_found", "conflict", "too_large", "busy", "upstream", "unavailable",
+    "invalid",
+    "auth",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "too_large",
+    "busy",
+    "upstream",
+    "unavailable",
     "timeout",
 ]
 

@@ -6,7 +6,8 @@ language of a question, and the one list of phrases that mean "I don't know". Pu
 Two views of the same tokenizer:
 - :func:`words` — content words (jieba's precise mode for Chinese runs, Latin words and numbers, lower-cased,
   plural-folded, stopwords dropped). The router compares questions with these (``question_similarity``) and
-  checks that a chunk covers a question (``lexical_coverage``); RAFT uses the same test to find a golden chunk.
+  checks that a chunk covers a question (``lexical_coverage``); RAFT uses the same test to find a golden
+  chunk.
 - :func:`index_terms` — what BM25 indexes: jieba's search mode (also the sub-words of long words: "退货政策" →
   退货, 政策, 退货政策) plus the single characters of multi-character Chinese words, so a paraphrase sharing a
   morpheme still matches ("电风扇" ~ "落地扇": +13 points BM25 hit@3 on the retrieval benchmark).
@@ -40,7 +41,7 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
 _SPACE = re.compile(r"\s+")
 
-# ── abstention: the one list ─────────────────────────────────────────────────────────────────────────────────
+# ── abstention: the one list ────────────────────────────────────────────────────────────────────────────────
 ABSTAIN_TEXT: dict[Language, str] = {"zh": "不知道。", "en": "I don't know."}
 # Phrases that mean "I can't answer this". Each ABSTAIN_TEXT must contain one (a test checks it).
 ABSTENTION_PHRASES: tuple[str, ...] = (
@@ -103,7 +104,8 @@ def words(text: str) -> list[str]:
 
 
 def index_terms(text: str) -> list[str]:
-    """BM25 terms: search-mode words without stopwords, then the characters of multi-character Chinese words."""
+    """BM25 terms: search-mode words without stopwords, then the characters of multi-character Chinese
+    words."""
     terms: list[str] = []
     chars: list[str] = []
     for piece in _pieces(text):
@@ -153,7 +155,7 @@ def best_match(question: str, known: Sequence[str]) -> tuple[float, str | None]:
 
 
 def detect_language(text: str) -> Language:
-    """"zh" when at least 30% of the letters are CJK ideographs, else "en" (the two languages we answer in)."""
+    """ "zh" when at least 30% of the letters are CJK ideographs, else "en" (the languages we answer in)."""
     cjk = len(_CJK.findall(text))
     latin = len(_LATIN.findall(text))
     if cjk == 0:
