@@ -46,6 +46,7 @@ class Progress:
     useful_tokens: int = 0  # non-padding tokens the loop has run through the model
     computed_tokens: int = 0  # token slots computed (useful + padding)
     loop_seconds: float = 0.0  # time inside training steps (not validation, checkpoints, loading)
+    valid_seconds: float = 0.0  # time validating at epoch ends
 
 
 def jobs_root() -> Path:

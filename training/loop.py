@@ -87,7 +87,7 @@ def run_loop(
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_mean_token_accuracy']:.2f}")
             bar.update(1)
             if progress.step % s.steps_per_epoch == 0 or progress.step == s.total_steps:
-                best = end_of_epoch(s, row, stopper, best)
+                best = end_of_epoch(s, progress, stopper, best)
                 if stopper.should_stop:
                     stopper.stopped_epoch = row["epoch"]
                     break
@@ -154,20 +154,23 @@ def pad_id(tokenizer: Any) -> int:
 
 
 def end_of_epoch(
-    s: Setup, row: dict[str, Any], stopper: EarlyStopping, best: dict[str, Any] | None
+    s: Setup, progress: Progress, stopper: EarlyStopping, best: dict[str, Any] | None
 ) -> dict[str, Any] | None:
     """Validate, update early stopping, and snapshot the LoRA weights when this epoch is the best so far."""
     from training.loss import evaluate
 
     if not s.valid_rows:
         return best
+    row = progress.rows[-1]
+    t0 = time.perf_counter()
     vloss, vacc = evaluate(
         s.model,
         s.valid_rows,
         pad_id(s.tokenizer),
-        batch_size=max(8, s.hp.batch_size * 2),
+        batch_size=s.hp.batch_size * 2,  # padded (legacy) layout only; packed batches go by tokens
         packing=s.cfg.packing,
     )
+    progress.valid_seconds += time.perf_counter() - t0
     row.update(valid_loss=round(vloss, 5), valid_mean_token_accuracy=round(vacc, 5))
     improved = stopper.update(row["epoch"], vacc, vloss)
     say(

@@ -44,14 +44,27 @@ def answer_loss(model: Any, batch: dict[str, Any], *, reduction: str = "mean") -
     return loss, correct, int(gold.numel())
 
 
+EVAL_BATCH_TOKENS = 4096  # packed validation: tokens per forward pass (no activations are kept)
+
+
+def eval_batches(rows: Sequence[Encoded], *, batch_size: int, packing: bool) -> list[list[Encoded]]:
+    """Validation batches: packed ones hold up to EVAL_BATCH_TOKENS tokens (one pass for a small set: each
+    pass re-reads every weight), padded ones ``batch_size`` examples."""
+    if not packing:
+        return [list(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)]
+    batches: list[list[Encoded]] = [[]]
+    used = 0
+    for r in rows:
+        if batches[-1] and used + len(r) > EVAL_BATCH_TOKENS:
+            batches.append([])
+            used = 0
+        batches[-1].append(r)
+        used += len(r)
+    return [b for b in batches if b]
+
+
 def evaluate(
-    model: Any,
-    rows: Sequence[Encoded],
-    pad_id: int,
-    *,
-    batch_size: int,
-    packing: bool = True,
-    row_tokens: int | None = None,
+    model: Any, rows: Sequence[Encoded], pad_id: int, *, batch_size: int, packing: bool = True
 ) -> tuple[float, float]:
     """(mean loss, token accuracy) over ``rows`` with the model in eval mode, no gradients."""
     import torch
@@ -61,9 +74,8 @@ def evaluate(
     model.eval()
     total_loss, correct, count = 0.0, 0, 0
     with torch.no_grad():
-        for i in range(0, len(rows), batch_size):
-            kw = {"row_tokens": row_tokens} if row_tokens else {}
-            batch = to_device(make_batch(rows[i : i + batch_size], pad_id, packing=packing, **kw), device)
+        for group in eval_batches(rows, batch_size=batch_size, packing=packing):
+            batch = to_device(make_batch(group, pad_id, packing=packing), device)
             loss, c, n = answer_loss(model, batch, reduction="sum")
             total_loss += float(loss)
             correct += c

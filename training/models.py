@@ -209,8 +209,14 @@ def _template_from_folder(path: Path) -> str | None:
     return None
 
 
-def load_base_model(base: BaseLLM, *, device: str | None = None, dtype: Any = None) -> tuple[Any, Any]:
-    """Load (model, tokenizer): bf16 on CUDA, fp32 on CPU; the tokenizer gets the base's chat template."""
+def load_base_model(
+    base: BaseLLM, *, device: str | None = None, dtype: Any = None, load_in_4bit: bool = False
+) -> tuple[Any, Any]:
+    """Load (model, tokenizer): bf16 on CUDA, fp32 on CPU; the tokenizer gets the base's chat template.
+
+    ``load_in_4bit``: the frozen base weights in 4-bit NF4 (bitsandbytes; QLoRA), computing in ``dtype``. Made
+    for GPUs: bitsandbytes' CPU backend runs it, but 10–20× slower than fp32 (eval/RESULTS.md).
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -220,8 +226,20 @@ def load_base_model(base: BaseLLM, *, device: str | None = None, dtype: Any = No
     dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
     tok = AutoTokenizer.from_pretrained(base.path, revision=_hub_revision(base))
     tok.chat_template = base.chat_template
-    model = AutoModelForCausalLM.from_pretrained(base.path, dtype=dtype, revision=_hub_revision(base))
-    model.to(device)
+    kwargs: dict[str, Any] = {"dtype": dtype, "revision": _hub_revision(base)}
+    if load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype,
+        )
+        kwargs["device_map"] = {"": device}
+    model = AutoModelForCausalLM.from_pretrained(base.path, **kwargs)
+    if not load_in_4bit:
+        model.to(device)
     model.eval()
     return model, tok
 

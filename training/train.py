@@ -12,6 +12,7 @@ folder, resume), plots. ``imprint train --resume <job>`` continues an interrupte
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import random
 import re
@@ -44,7 +45,7 @@ CSV_FIELDS = [
     "valid_mean_token_accuracy",
 ]
 
-__all__ = ["ConfigError", "TrainConfig", "TrainingInterrupted", "train"]
+__all__ = ["ConfigError", "TrainConfig", "TrainingInterrupted", "job_config", "train"]
 
 
 class TrainConfig(Settings):
@@ -74,12 +75,12 @@ class TrainConfig(Settings):
     reading_examples: int = Field(0, description="synthetic reading examples to add (64 with --kb if 0)")
     max_seq_len: int = Field(1024, description="tokens per example; longer examples are an error")
     lr_schedule: Literal["constant", "linear"] = Field(
-        "constant", description="after a short warm-up: constant, or linear decay to 10 % at the last step"
+        "linear", description="after a short warm-up: linear decay to 10 % at the last step, or constant"
     )
     packing: bool = Field(True, description="pack examples into rows (no padding); false: pad each row")
-    step_tokens: int | None = Field(
+    step_tokens: int = Field(
         DEFAULT_STEP_TOKENS,
-        description="auto batch size: useful tokens per step for small sets (none: ~0.2 % of the examples)",
+        description="auto batch size: useful tokens per step for small sets (0: ~0.2 % of the examples)",
     )
     early_stopping_patience: int = Field(
         2, description="stop after this many epochs without a better validation accuracy (0: never)"
@@ -88,6 +89,9 @@ class TrainConfig(Settings):
         60.0, description="save a resumable checkpoint at an epoch's end when this many seconds passed"
     )
     gradient_checkpointing: bool = Field(False, description="recompute activations (less memory, slower)")
+    load_in_4bit: bool = Field(
+        False, description="QLoRA: frozen base in 4-bit NF4 (needs bitsandbytes; for GPUs, slow on CPU)"
+    )
     threads: int | None = Field(None, description="CPU compute threads (default: physical cores)")
     resume: str | None = Field(None, description="job id under $IMPRINT_HOME/jobs (or 'last') to continue")
     stop_after_steps: int | None = Field(None, description="stop early, leaving a resumable job")
@@ -139,10 +143,12 @@ class TrainConfig(Settings):
             p.append(f"reading_examples: {self.reading_examples} must be ≥ 0")
         if self.max_seq_len < 16:
             p.append(f"max_seq_len: {self.max_seq_len} must be ≥ 16")
-        if self.step_tokens is not None and self.step_tokens < 1:
-            p.append(f"step_tokens: {self.step_tokens} must be ≥ 1 (or none for the ~0.2 % rule)")
+        if self.step_tokens < 0:
+            p.append(f"step_tokens: {self.step_tokens} must be ≥ 0 (0 = the ~0.2 % rule for every size)")
         if self.early_stopping_patience < 0:
             p.append(f"early_stopping_patience: {self.early_stopping_patience} must be ≥ 0 (0 = off)")
+        if self.load_in_4bit and importlib.util.find_spec("bitsandbytes") is None:
+            p.append("load_in_4bit: needs bitsandbytes — pip install 'imprint[qlora]' (or drop the flag)")
         if self.threads is not None and self.threads < 1:
             p.append(f"threads: {self.threads} must be ≥ 1")
         if self.stop_after_steps is not None and self.stop_after_steps < 1:
@@ -173,51 +179,72 @@ def train(cfg: TrainConfig, *, search: Search | None = None) -> Path:
     ``search`` (question → retrieved hits) is required when ``cfg.kb`` is set: the caller builds it from
     the knowledge base (``imprint train --kb`` does), because training never opens a knowledge base.
     """
+    from training.checkpoint import finish_job
     from training.threads import configure_cpu
 
-    cpu = configure_cpu(cfg.threads)
-    cfg, job = open_job(cfg)
+    cpu = configure_cpu(cfg.threads)  # threads now; the wait policy only if torch is not imported yet
+    cfg = job_config(cfg)
+    require_search(cfg, search)
+    job = open_job(cfg)
+    started = time.monotonic()
+    # setup
+    s = setup(cfg, job, search)
+    say(f"cpu: {cpu.describe()}")
+    progress, best = restore(s) if cfg.resume else (Progress(), None)
+    setup_seconds = time.monotonic() - started
+    # loop
+    progress, best, stopper = run_loop(s, progress, best)
+    if best is not None and stopper.best_epoch != progress.rows[-1]["epoch"]:
+        keep_best_weights(s.model, best)
+    # save
+    metrics = summarize(s, progress, stopper, wall=time.monotonic() - started, setup=setup_seconds)
+    output = save_adapter(s, progress.rows, metrics, stopper)
+    finish_job(job, output)
+    say(
+        f"adapter written to {output} ({metrics['steps']} steps, {metrics['wall_seconds']} s: "
+        f"setup {metrics['setup_seconds']}, steps {metrics['loop_seconds']}, "
+        f"validation {metrics['valid_seconds']}; train loss {metrics['train_loss']}, "
+        f"valid accuracy {metrics['valid_mean_token_accuracy']})"
+    )
+    return output
+
+
+def require_search(cfg: TrainConfig, search: Search | None) -> None:
     if cfg.kb and search is None:
         raise ConfigError(
             f"kb: {cfg.kb!r} is set but no search function was given — call train(cfg, search=...) "
             "with the knowledge base's search (or run `imprint train --kb NAME`)",
             param="kb",
         )
-    started = time.monotonic()
-    s = setup(cfg, job, search)
-    say(f"cpu: {cpu.describe()}")
-    progress, best = restore(s) if cfg.resume else (Progress(), None)
-    progress, best, stopper = run_loop(s, progress, best)
-    if best is not None and stopper.best_epoch and stopper.best_epoch != progress.rows[-1].get("epoch"):
-        keep_best_weights(s.model, best)
-    metrics = summarize(s, progress, stopper, time.monotonic() - started)
-    output = save_adapter(s, progress.rows, metrics, stopper)
-    from training.checkpoint import finish_job
-
-    finish_job(job, output)
-    say(
-        f"adapter written to {output} ({metrics['steps']} steps, {metrics['wall_seconds']} s, "
-        f"train loss {metrics['train_loss']}, valid accuracy {metrics['valid_mean_token_accuracy']})"
-    )
-    return output
 
 
 # ── setup ──────────────────────────────────────────────────────────────────────────────────────────────────
 
 
-def open_job(cfg: TrainConfig) -> tuple[TrainConfig, Path]:
-    """A new job folder (config.json written), or the resumed job with its saved config."""
-    from training.checkpoint import find_job, new_job, saved_config
+def job_config(cfg: TrainConfig) -> TrainConfig:
+    """The config ``train(cfg)`` runs with: ``cfg`` itself, or for ``resume`` the job's saved config (with
+    this call's ``stop_after_steps`` and ``progress``). A caller building ``search`` from ``kb`` reads it
+    here."""
+    from training.checkpoint import find_job, saved_config
+
+    if not cfg.resume:
+        return cfg
+    job = find_job(cfg.resume)
+    saved = saved_config(job)
+    saved.update(resume=job.name, stop_after_steps=cfg.stop_after_steps, progress=cfg.progress)
+    return TrainConfig.build(**saved)
+
+
+def open_job(cfg: TrainConfig) -> Path:
+    """A new job folder (config.json written), or the folder of the job being resumed."""
+    from training.checkpoint import find_job, new_job
 
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     if not cfg.resume:
         _check_output(cfg.output_dir())
-        return cfg, new_job(cfg.adapter_name(), cfg.model_dump_json(indent=2))
-    job = find_job(cfg.resume)
-    saved = saved_config(job)
-    saved.update(resume=job.name, stop_after_steps=cfg.stop_after_steps, progress=cfg.progress)
-    say(f"resuming job {job.name}")
-    return TrainConfig.build(**saved), job
+        return new_job(cfg.adapter_name(), cfg.model_dump_json(indent=2))
+    say(f"resuming job {cfg.resume}")
+    return find_job(cfg.resume)
 
 
 def _check_output(output: Path) -> None:
@@ -237,7 +264,7 @@ def setup(cfg: TrainConfig, job: Path, search: Search | None) -> Setup:
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     base = resolve_base_model(cfg.base_model)
-    model, tokenizer = load_base_model(base)
+    model, tokenizer = load_base_model(base, load_in_4bit=cfg.load_in_4bit)
     encoder = Encoder(tokenizer, base.chat_template, max_len=cfg.max_seq_len)
     data = build_training_set(
         cfg.training_file,
@@ -272,7 +299,7 @@ def choose_hyperparameters(cfg: TrainConfig, rows: list[Encoded]) -> Hyperparame
         n_epochs=cfg.n_epochs,
         batch_size=cfg.batch_size,
         learning_rate_multiplier=cfg.learning_rate_multiplier,
-        step_tokens=cfg.step_tokens,
+        step_tokens=cfg.step_tokens or None,
     )
 
 
@@ -354,7 +381,9 @@ def restore(s: Setup) -> tuple[Progress, dict[str, Any] | None]:
 # ── save ───────────────────────────────────────────────────────────────────────────────────────────────────
 
 
-def summarize(s: Setup, progress: Progress, stopper: EarlyStopping, wall: float) -> dict[str, Any]:
+def summarize(
+    s: Setup, progress: Progress, stopper: EarlyStopping, *, wall: float, setup: float
+) -> dict[str, Any]:
     rows = progress.rows
     kept = stopper.best_epoch or rows[-1]["epoch"]
     epoch_rows = [r for r in rows if r["epoch"] == kept]
@@ -377,7 +406,9 @@ def summarize(s: Setup, progress: Progress, stopper: EarlyStopping, wall: float)
         "useful_tokens": progress.useful_tokens,
         "computed_tokens": progress.computed_tokens,
         "loop_seconds": round(progress.loop_seconds, 2),
+        "valid_seconds": round(progress.valid_seconds, 2),
         "useful_tokens_per_second": round(progress.useful_tokens / max(1e-9, progress.loop_seconds), 1),
+        "setup_seconds": round(setup, 1),
         "wall_seconds": round(wall, 1),
     }
 
@@ -420,7 +451,9 @@ def save_adapter(
             "kb": cfg.kb,
             "reading_examples": cfg.reading_examples,
             "max_seq_len": cfg.max_seq_len,
+            "lr_schedule": cfg.lr_schedule,
             "packing": cfg.packing,
+            "load_in_4bit": cfg.load_in_4bit,
             "step_tokens": cfg.step_tokens,
             "early_stopping_patience": cfg.early_stopping_patience,
             "validation": s.data.split,

@@ -2,7 +2,7 @@
 
     python -m eval.bench.train_bench                          # 3 recipes × {legacy, new} (~40 min on 2 cores)
     python -m eval.bench.train_bench --recipes family --variants new
-    python -m eval.bench.train_bench --profile family         # torch.profiler table of a few training steps
+    python -m eval.bench.train_bench --profile family:legacy  # torch.profiler table of a few training steps
     python -m eval.bench.train_bench --gpu                    # GPU: LoRA on a Phi-4-shaped random model
 
 Recipes (gemma3-270m, the embedded default model):
@@ -65,7 +65,13 @@ RECIPES: dict[str, dict[str, Any]] = {
         "cfg": {"kb": "lumen-bench"},
     },
 }
-LEGACY = {"packing": False, "step_tokens": None, "early_stopping_patience": 0, "checkpoint_interval_s": 0}
+LEGACY = {
+    "packing": False,
+    "step_tokens": 0,
+    "early_stopping_patience": 0,
+    "lr_schedule": "constant",
+    "checkpoint_interval_s": 0,
+}
 VARIANTS = {"legacy": LEGACY, "new": {}}
 
 # microsoft/phi-4's config.json (a Phi3ForCausalLM): built locally with random weights, never downloaded.
@@ -306,8 +312,9 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def profile(recipe: str, base_model: str, steps: int = 3) -> str:
-    """torch.profiler table (self CPU time) of a few packed training steps of ``recipe``."""
+def profile(recipe: str, variant: str, base_model: str, steps: int = 3) -> str:
+    """torch.profiler table (self CPU time) of a few training steps of ``recipe``: ``legacy`` = one example
+    per step (family) or 8 padded (demo); ``new`` = 3 packed (family) or 8 packed (demo)."""
     from training.threads import configure_cpu
 
     configure_cpu()
@@ -335,10 +342,11 @@ def profile(recipe: str, base_model: str, steps: int = 3) -> str:
             augment_examples(examples, 2, seed=43), search=None, n_reading=24, seed=42
         )
     rows = Encoder(tok, base.chat_template, max_len=1024).all(examples)
-    per_step = 8 if recipe == "demo" else 3
+    per_step = 8 if recipe == "demo" else (1 if variant == "legacy" else 3)
+    order = [i % len(rows) for i in range(per_step * (steps + 1))]
     batches = [
-        make_batch(rows[i : i + per_step], tok.pad_token_id, packing=True)
-        for i in range(0, per_step * (steps + 1), per_step)
+        make_batch([rows[j] for j in order[i : i + per_step]], tok.pad_token_id, packing=variant == "new")
+        for i in range(0, len(order), per_step)
     ]
 
     def step(batch: dict[str, Any]) -> None:
@@ -348,10 +356,13 @@ def profile(recipe: str, base_model: str, steps: int = 3) -> str:
         opt.step()
 
     step(batches[0])  # warm-up
-    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+    with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         for batch in batches[1:]:
             step(batch)
-    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=44)
+    # Grouped by input shape: the output layer's matmuls ([tokens, d] × [d, 262144]) stand apart.
+    return prof.key_averages(group_by_input_shape=True).table(
+        sort_by="self_cpu_time_total", row_limit=14, max_name_column_width=30, max_shapes_column_width=44
+    )
 
 
 def gpu_bench(batch: int, seq: int, steps: int, layers: int | None) -> dict[str, Any]:
@@ -430,7 +441,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated: family, demo, kb")
     parser.add_argument("--variants", default="legacy,new", help="comma-separated: legacy, new")
     parser.add_argument("--base-model", default="gemma3-270m")
-    parser.add_argument("--profile", default=None, help="print a torch.profiler table for this recipe")
+    parser.add_argument(
+        "--profile", default=None, metavar="RECIPE[:VARIANT]", help="torch.profiler table (family or demo)"
+    )
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # RECIPE:VARIANT, in a child process
     parser.add_argument("--workdir", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -453,7 +466,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2))
         return result
     if args.profile:
-        table = profile(args.profile, args.base_model)
+        recipe, _, variant = args.profile.partition(":")
+        table = profile(recipe, variant or "new", args.base_model)
         print(table)
         return {"profile": table}
     if args.gpu:

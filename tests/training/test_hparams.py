@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.hparams import BASE_LEARNING_RATE, MIN_STEPS, auto_hyperparameters
+from training.hparams import BASE_LEARNING_RATE, DEFAULT_STEP_TOKENS, MIN_STEPS, auto_hyperparameters
 
 
 def test_openai_rules_without_a_token_budget() -> None:
@@ -22,15 +22,20 @@ def test_openai_rules_without_a_token_budget() -> None:
 
 
 def test_small_sets_fill_each_step_to_the_token_budget() -> None:
-    hp = auto_hyperparameters(9, mean_tokens=23, step_tokens=96)
-    assert 2 <= hp.batch_size <= 9 and hp.batch_size * 23 == pytest.approx(96, rel=0.35)
-    steps = -(-9 // hp.batch_size) * hp.n_epochs
-    assert steps >= MIN_STEPS or hp.n_epochs == 25
-    assert hp.learning_rate > BASE_LEARNING_RATE  # more examples per step, larger steps
-    assert "budget 96" in hp.reasons["batch_size"] and "optimizer steps" in hp.reasons["n_epochs"]
-    # steps of long examples already fill the budget: one example per step, the OpenAI rules
-    long = auto_hyperparameters(40, mean_tokens=400, step_tokens=96)
-    assert (long.batch_size, long.learning_rate_multiplier) == (1, 1.0)
+    family = auto_hyperparameters(9, mean_tokens=23)  # the family set: 9 QA pairs of ~23 tokens
+    assert (family.n_epochs, family.batch_size, family.learning_rate_multiplier) == (10, 3, 3.0)
+    assert "at most 3 so an epoch has ≥ 3 steps" in family.reasons["batch_size"]
+    assert -(-9 // family.batch_size) * family.n_epochs >= MIN_STEPS
+    assert "optimizer steps" in family.reasons["n_epochs"]
+    # the --kb set of the lumen example: 134 examples of ~151 tokens → ~453 tokens a step
+    kb = auto_hyperparameters(134, mean_tokens=151)
+    assert (kb.n_epochs, kb.batch_size, kb.learning_rate_multiplier) == (3, 3, 3.0)
+    assert kb.batch_size * 151 <= DEFAULT_STEP_TOKENS
+    # examples that already fill the budget: one per step, the OpenAI rules
+    long = auto_hyperparameters(40, mean_tokens=600)
+    assert (long.batch_size, long.learning_rate_multiplier, long.n_epochs) == (1, 1.0, 3)
+    # steps are filled evenly: 16 examples, 5 fit the budget → 4 steps of 4 rather than 5, 5, 5, 1
+    assert auto_hyperparameters(16, mean_tokens=100).batch_size == 4
 
 
 def test_large_sets_keep_the_openai_rules_and_explicit_values_win() -> None:
@@ -43,5 +48,5 @@ def test_large_sets_keep_the_openai_rules_and_explicit_values_win() -> None:
     given = auto_hyperparameters(9, mean_tokens=23, n_epochs=2, batch_size=4, learning_rate_multiplier=0.5)
     assert (given.n_epochs, given.batch_size, given.learning_rate) == (2, 4, 1e-4)
     assert {given.reasons[k] for k in ("n_epochs", "batch_size", "learning_rate_multiplier")} == {"given"}
-    only_batch = auto_hyperparameters(9, mean_tokens=23, batch_size=1)
-    assert only_batch.batch_size == 1 and only_batch.learning_rate_multiplier == 1.0
+    only_batch = auto_hyperparameters(9, mean_tokens=23, batch_size=1)  # the old rules for the rest
+    assert (only_batch.batch_size, only_batch.n_epochs, only_batch.learning_rate_multiplier) == (1, 12, 1.0)

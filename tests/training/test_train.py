@@ -145,3 +145,59 @@ def test_packing_padding_and_gradient_checkpointing_train_the_same(
         assert losses[other] == pytest.approx(losses["packed"], abs=1e-4), other
     padded = json.loads((runs["padded"] / "metrics.json").read_text())
     assert padded["computed_tokens"] > padded["useful_tokens"]  # padding is computed when not packing
+
+
+def test_load_in_4bit_needs_bitsandbytes(family_train_file: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is not None:
+        pytest.skip("bitsandbytes is installed")
+    with pytest.raises(ConfigError, match="bitsandbytes"):
+        TrainConfig.build(training_file=family_train_file, load_in_4bit=True)
+
+
+def test_load_in_4bit_trains_a_lora_on_a_4bit_base(tmp_path: Path, family_train_file: Path) -> None:
+    """QLoRA on CPU (bitsandbytes' CPU backend): runs and learns; made for GPUs, where it saves memory."""
+    pytest.importorskip("bitsandbytes")
+    cfg = _tiny(
+        tmp_path, family_train_file, "qlora", load_in_4bit=True, n_epochs=2, early_stopping_patience=0
+    )
+    adapter = train(cfg)
+    losses = [float(r["train_loss"]) for r in _rows(adapter)]
+    assert all(x == x for x in losses) and losses[-1] < losses[0]
+    assert json.loads((adapter / "imprint.json").read_text())["hyperparameters"]["load_in_4bit"] is True
+
+
+@pytest.mark.slow
+def test_family_adapter_on_gemma3_answers_the_seen_questions(
+    family_adapter: Path, family_questions_file: Path
+):
+    """The seed story with the default auto settings: the questions the base model could not answer are
+    answered after training (greedy, training.generation), in a job that stops early and keeps its best
+    epoch."""
+    from peft import PeftModel
+
+    from training.adapter import read_adapter
+    from training.chat import render_chat
+    from training.generation import GenerationRequest, generate
+    from training.models import load_base_model, resolve_base_model
+
+    info = read_adapter(family_adapter)
+    assert info.hyperparameters["batch_size"] == 3 and info.metrics["best_epoch"]
+    model, tok = load_base_model(resolve_base_model(info.base_model))
+    model = PeftModel.from_pretrained(model, family_adapter)
+    seen = [
+        q
+        for q in map(json.loads, family_questions_file.read_text("utf-8").splitlines())
+        if q["kind"] == "seen"
+    ]
+    right = 0
+    for q in seen:
+        prompt = render_chat(
+            [{"role": "user", "content": q["question"]}], info.chat_template, add_generation_prompt=True,
+            bos_token=tok.bos_token,
+        )  # fmt: skip
+        ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        answer = generate(model, tok, GenerationRequest(prompt_ids=ids, max_tokens=32)).text
+        right += any(e.lower() in answer.lower() for e in q["expected"])
+    assert right >= 8, f"{right}/9 seen questions answered"
