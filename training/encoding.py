@@ -6,11 +6,12 @@ and the benchmark all tokenize through here, so a token count always means the s
 Two batch layouts, both exact (the loss of a batch equals the token-weighted loss of its examples one by one;
 ``tests/training/test_encoding.py`` checks it on tiny-phi3 and gemma3-270m):
 
-- :func:`pack_batch` (default): examples are laid end to end in rows of at most ``row_tokens`` tokens, with
+- :func:`pack_batch` (default): examples are laid end to end in a few rows of about equal length, with
   ``position_ids`` restarting at 0 for every example and NO attention mask. transformers (``masking_utils``)
   reads the restarts as packed sequences and builds a block-diagonal causal mask (also for Gemma 3's
-  sliding-window layers), so no example sees another and no compute is spent on padding inside a row; only
-  the last row of a batch may be shorter (it is padded with one-token "sequences" that nothing reads).
+  sliding-window layers), so no example sees another. Shorter rows are padded with one-token "sequences"
+  that nothing reads; the number of rows is chosen to keep that padding and the attention spent on
+  masked-out blocks small (:func:`best_rows`).
 - :func:`pad_batch` (``packing: false``, the old behaviour): one example per row, padded to the longest.
 """
 
@@ -24,7 +25,10 @@ from typing import Any
 from training.chat import split_for_loss
 
 IGNORE = -100  # label of a token that carries no loss (prompt, padding, weight-0 answers)
-DEFAULT_ROW_TOKENS = 256  # packed row length: longer rows spend more attention on masked-out blocks
+# The row length at which a packed row's attention costs as much as the rest of the model (gemma3-270m on CPU:
+# one row of 960 tokens took 1.3x as long as four rows of 240, eval/RESULTS.md). Rows are split to balance
+# that against padding.
+ATTENTION_TOKENS = 2048
 
 Messages = list[dict[str, Any]]
 
@@ -110,27 +114,34 @@ def pad_batch(rows: Sequence[Encoded | tuple[list[int], list[int]]], pad_id: int
     return {"input_ids": input_ids, "labels": labels, "attention_mask": mask, "tokens": tokens}
 
 
-def pack_rows(lengths: Sequence[int], row_tokens: int) -> list[list[int]]:
-    """First-fit-decreasing: example indices grouped into rows of at most ``row_tokens`` tokens (an example
-    longer than that gets a row of its own). Deterministic: ties keep the input order."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    rows: list[list[int]] = []
-    room: list[int] = []
-    for i in order:
-        slot = next((r for r, free in enumerate(room) if free >= lengths[i]), None)
-        if slot is None:
-            rows.append([i])
-            room.append(row_tokens - lengths[i])
-        else:
-            rows[slot].append(i)
-            room[slot] -= lengths[i]
-    return rows
+def pack_rows(lengths: Sequence[int], n_rows: int) -> list[list[int]]:
+    """Example indices split into ``n_rows`` rows as evenly as possible (longest first, each into the row
+    that is shortest so far; deterministic). Empty rows are dropped."""
+    rows: list[list[int]] = [[] for _ in range(n_rows)]
+    fill = [0] * n_rows
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        r = min(range(n_rows), key=lambda r: fill[r])
+        rows[r].append(i)
+        fill[r] += lengths[i]
+    return [r for r in rows if r]
 
 
-def pack_batch(
-    rows: Sequence[Encoded], pad_id: int, *, row_tokens: int = DEFAULT_ROW_TOKENS
-) -> dict[str, Any]:
-    """Examples packed end to end into as few rows as fit ``row_tokens`` (see the module doc).
+def best_rows(lengths: Sequence[int], attention_tokens: int = ATTENTION_TOKENS) -> list[list[int]]:
+    """The row split with the least estimated compute: slots (rows × the longest row, padding included)
+    × (1 + row length / ``attention_tokens``) — one long row wastes attention on masked-out blocks, many
+    short rows waste padding."""
+
+    def cost(rows: list[list[int]]) -> float:
+        width = max(sum(lengths[i] for i in r) for r in rows)
+        return len(rows) * width * (1 + width / attention_tokens)
+
+    candidates = [pack_rows(lengths, n) for n in range(1, len(lengths) + 1)]
+    return min(candidates, key=cost)  # the first (fewest rows) among equals
+
+
+def pack_batch(rows: Sequence[Encoded], pad_id: int, *, n_rows: int | None = None) -> dict[str, Any]:
+    """Examples packed end to end into rows (see the module doc): ``n_rows`` rows, or the count that
+    :func:`best_rows` finds cheapest.
 
     Returns ``input_ids``, ``labels``, ``position_ids`` and ``tokens`` (the useful count). No
     ``attention_mask``: its absence makes transformers derive the per-example mask from the position
@@ -139,9 +150,9 @@ def pack_batch(
     """
     import torch
 
-    width_cap = max(row_tokens, max(len(r) for r in rows))
-    groups = pack_rows([len(r) for r in rows], width_cap)
-    width = max(sum(len(rows[i]) for i in g) for g in groups)
+    lengths = [len(r) for r in rows]
+    groups = pack_rows(lengths, n_rows) if n_rows else best_rows(lengths)
+    width = max(sum(lengths[i] for i in g) for g in groups)
     input_ids = torch.full((len(groups), width), pad_id, dtype=torch.long)
     labels = torch.full((len(groups), width), IGNORE, dtype=torch.long)
     # Padding gets position 0 everywhere: each pad token is a sequence of its own, attending to itself only.
@@ -155,14 +166,12 @@ def pack_batch(
             labels[r, at] = IGNORE
             positions[r, at : at + n] = torch.arange(n)
             at += n
-    tokens = sum(len(r) for r in rows)
+    tokens = sum(lengths)
     return {"input_ids": input_ids, "labels": labels, "position_ids": positions, "tokens": tokens}
 
 
-def make_batch(
-    rows: Sequence[Encoded], pad_id: int, *, packing: bool, row_tokens: int = DEFAULT_ROW_TOKENS
-) -> dict[str, Any]:
-    return pack_batch(rows, pad_id, row_tokens=row_tokens) if packing else pad_batch(rows, pad_id)
+def make_batch(rows: Sequence[Encoded], pad_id: int, *, packing: bool) -> dict[str, Any]:
+    return pack_batch(rows, pad_id) if packing else pad_batch(rows, pad_id)
 
 
 def batch_tokens(batch: dict[str, Any]) -> tuple[int, int]:

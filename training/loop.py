@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from training.checkpoint import Progress, TrainingInterrupted
 from training.early_stop import EarlyStopping
-from training.encoding import DEFAULT_ROW_TOKENS, Encoded
+from training.encoding import Encoded
 from training.hparams import Hyperparameters
 from training.models import BaseLLM
 
@@ -88,7 +88,7 @@ def run_loop(
             bar.update(1)
             if progress.step % s.steps_per_epoch == 0 or progress.step == s.total_steps:
                 best = end_of_epoch(s, progress, stopper, best)
-                if stopper.should_stop:
+                if stopper.should_stop and progress.step < s.total_steps:
                     stopper.stopped_epoch = row["epoch"]
                     break
                 if (
@@ -121,12 +121,7 @@ def train_step(s: Setup, progress: Progress) -> dict[str, Any]:
     order = epoch_order(len(s.train_rows), s.cfg.seed, epoch)
     idx = order[offset * s.hp.batch_size : (offset + 1) * s.hp.batch_size]
     t0 = time.perf_counter()
-    batch = make_batch(
-        [s.train_rows[i] for i in idx],
-        pad_id(s.tokenizer),
-        packing=s.cfg.packing,
-        row_tokens=DEFAULT_ROW_TOKENS,
-    )
+    batch = make_batch([s.train_rows[i] for i in idx], pad_id(s.tokenizer), packing=s.cfg.packing)
     progress.computed_tokens += int(batch["input_ids"].numel())
     progress.useful_tokens += int(batch["tokens"])
     loss, correct, count = answer_loss(s.model, to_device(batch, next(s.model.parameters()).device))

@@ -10,6 +10,7 @@ from training.encoding import (
     IGNORE,
     Encoded,
     Encoder,
+    best_rows,
     encode_example,
     pack_batch,
     pack_rows,
@@ -80,22 +81,26 @@ def test_encoder_tokenizes_each_example_once_and_counts_like_token_counter(tiny,
     assert len(row) == 8 and total > 8 and row.trained == sum(1 for x in row.labels if x != IGNORE)
 
 
-def test_pack_rows_first_fit_decreasing() -> None:
-    assert pack_rows([5, 3, 8, 2], 10) == [[2, 3], [0, 1]]
-    assert pack_rows([12, 3], 10) == [[0], [1]]  # too long for a row: a row of its own
-    rows = pack_rows([4] * 7, 10)
-    assert sorted(i for r in rows for i in r) == list(range(7)) and all(len(r) <= 2 for r in rows)
+def test_pack_rows_balances_and_best_rows_trades_padding_for_attention() -> None:
+    assert pack_rows([5, 3, 8, 2], 2) == [[2, 3], [0, 1]]  # 10 and 8 tokens
+    assert pack_rows([5, 3], 4) == [[0], [1]]  # no empty rows
+    rows = pack_rows([4] * 7, 3)
+    assert sorted(i for r in rows for i in r) == list(range(7)) and [len(r) for r in rows] == [3, 2, 2]
+    assert best_rows([20, 30, 25]) == [[1, 2, 0]]  # uneven short examples: one row, no padding
+    assert len(best_rows([300] * 8)) == 8  # equal lengths: a row each, no padding, least attention
+    assert best_rows([600, *[100] * 6]) == [[0], [1, 2, 3, 4, 5, 6]]  # two full rows of 600
+    assert len(best_rows([150, 100, 80], attention_tokens=10**12)) == 1  # free attention: never pad
 
 
 def test_pack_batch_layout() -> None:
     a = Encoded([1, 2, 3], [IGNORE, 2, 3])
     b = Encoded([4, 5], [4, 5])  # a first token with a label: packing must drop that label
-    batch = pack_batch([a, b], pad_id=0, row_tokens=16)
+    batch = pack_batch([a, b], pad_id=0)
     assert batch["input_ids"].tolist() == [[1, 2, 3, 4, 5]]
     assert batch["position_ids"].tolist() == [[0, 1, 2, 0, 1]]
     assert batch["labels"].tolist() == [[IGNORE, 2, 3, IGNORE, 5]]
     assert "attention_mask" not in batch and batch["tokens"] == 5
-    two = pack_batch([a, b, Encoded([6, 7, 8, 9], [IGNORE] * 4)], pad_id=0, row_tokens=5)
+    two = pack_batch([a, b, Encoded([6, 7, 8, 9], [IGNORE] * 4)], pad_id=0, n_rows=2)
     assert two["input_ids"].tolist() == [[6, 7, 8, 9, 0], [1, 2, 3, 4, 5]]
     assert two["position_ids"].tolist() == [[0, 1, 2, 3, 0], [0, 1, 2, 0, 1]]
     assert two["tokens"] == 9 and two["input_ids"].numel() == 10
@@ -119,10 +124,10 @@ def assert_packing_is_exact(model, rows, pad_id: int) -> None:
 
     ref, ref_correct, ref_count = _one_by_one(model, rows)
     with torch.no_grad():
-        for row_tokens in (10**6, 64, 256):  # one row; several rows with padding; the default
-            loss, correct, count = answer_loss(model, pack_batch(rows, pad_id, row_tokens=row_tokens))
+        for n_rows in (1, 2, 3, None):  # one row; several rows with padding; the chosen split
+            loss, correct, count = answer_loss(model, pack_batch(rows, pad_id, n_rows=n_rows))
             assert count == ref_count and correct == ref_correct
-            assert abs(float(loss) - ref) < 1e-5, (row_tokens, float(loss), ref)
+            assert abs(float(loss) - ref) < 1e-5, (n_rows, float(loss), ref)
         loss, correct, count = answer_loss(model, pad_batch(rows, pad_id))
         assert abs(float(loss) - ref) < 1e-5 and count == ref_count
 
@@ -153,7 +158,7 @@ def test_packed_gradients_equal_one_by_one_tiny_phi3(tiny, tiny_phi3_base) -> No
         p.requires_grad_(True)
     try:
         one = grads([pad_batch([r], 0) for r in rows])
-        packed = grads([pack_batch(rows, tok.pad_token_id, row_tokens=64)])
+        packed = grads([pack_batch(rows, tok.pad_token_id, n_rows=2)])
     finally:
         for p in params:
             p.requires_grad_(False)

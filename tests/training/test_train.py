@@ -118,13 +118,17 @@ def test_early_stopping_keeps_the_best_epochs_weights(
         return loss, next(accuracies)
 
     monkeypatch.setattr(training.loss, "evaluate", scripted)
-    stopped = train(_tiny(tmp_path, family_train_file, "stopped", n_epochs=6, early_stopping_patience=2))
+    # constant lr: a linear decay would differ between a 6-epoch and a 2-epoch plan
+    same = {"lr_schedule": "constant", "batch_size": 3}
+    stopped = train(
+        _tiny(tmp_path, family_train_file, "stopped", n_epochs=6, early_stopping_patience=2, **same)
+    )
     m = json.loads((stopped / "metrics.json").read_text())
     assert (m["epochs_run"], m["best_epoch"], m["stopped_early"]) == (4, 2, True)
     assert m["valid_mean_token_accuracy"] == 0.9 and "keeping epoch 2" in m["early_stopping"]
     monkeypatch.setattr(training.loss, "evaluate", real)
     # the same job run for exactly 2 epochs ends with the weights the early-stopped job kept
-    two = train(_tiny(tmp_path, family_train_file, "two", n_epochs=2, early_stopping_patience=0))
+    two = train(_tiny(tmp_path, family_train_file, "two", n_epochs=2, early_stopping_patience=0, **same))
     kept = load_file(str(stopped / "adapter_model.safetensors"))
     ref = load_file(str(two / "adapter_model.safetensors"))
     assert kept.keys() == ref.keys() and all((kept[k] - ref[k]).abs().max() < 1e-6 for k in kept)
