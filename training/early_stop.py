@@ -3,7 +3,7 @@
 The job stops when the accuracy has not improved (by more than ``min_delta``) for ``patience`` epochs, and the
 adapter keeps the BEST epoch's weights: the highest accuracy, ties going to the lower validation loss (the
 model that is surer of the same answers). Pure state, saved in every checkpoint so a resumed job stops where
-an uninterrupted one would.
+an uninterrupted one would. ``patience=0`` turns it off: every epoch runs and the last one is kept.
 """
 
 from __future__ import annotations
@@ -41,6 +41,10 @@ class EarlyStopping:
     def summary(self) -> str:
         if self.best_epoch == 0:
             return "no validation: the last epoch's weights are kept"
+        if self.patience == 0:
+            return (
+                f"off: the last epoch's weights are kept (best validation accuracy: epoch {self.best_epoch})"
+            )
         head = (
             f"stopped early after epoch {self.stopped_epoch}: validation accuracy did not improve for "
             f"{self.bad_epochs} epoch(s)"

@@ -83,7 +83,7 @@ class TrainConfig(Settings):
         description="auto batch size: useful tokens per step for small sets (0: ~0.2 % of the examples)",
     )
     early_stopping_patience: int = Field(
-        2, description="stop after this many epochs without a better validation accuracy (0: never)"
+        2, description="stop after this many epochs without a better valid accuracy, keep the best (0: off)"
     )
     checkpoint_interval_s: float = Field(
         60.0, description="save a resumable checkpoint at an epoch's end when this many seconds passed"
@@ -194,8 +194,8 @@ def train(cfg: TrainConfig, *, search: Search | None = None) -> Path:
     setup_seconds = time.monotonic() - started
     # loop
     progress, best, stopper = run_loop(s, progress, best)
-    if best is not None and stopper.best_epoch != progress.rows[-1]["epoch"]:
-        keep_best_weights(s.model, best)
+    if stopper.patience and best is not None and stopper.best_epoch != progress.rows[-1]["epoch"]:
+        keep_best_weights(s.model, best)  # early stopping on: the best epoch's weights, not the last
     # save
     metrics = summarize(s, progress, stopper, wall=time.monotonic() - started, setup=setup_seconds)
     output = save_adapter(s, progress.rows, metrics, stopper)
@@ -385,13 +385,14 @@ def summarize(
     s: Setup, progress: Progress, stopper: EarlyStopping, *, wall: float, setup: float
 ) -> dict[str, Any]:
     rows = progress.rows
-    kept = stopper.best_epoch or rows[-1]["epoch"]
+    kept = (stopper.best_epoch or rows[-1]["epoch"]) if stopper.patience else rows[-1]["epoch"]
     epoch_rows = [r for r in rows if r["epoch"] == kept]
     valid = next((r for r in epoch_rows if r["valid_loss"] != ""), None)
     return {
         "steps": progress.step,
         "epochs_run": rows[-1]["epoch"],
-        "best_epoch": stopper.best_epoch or None,
+        "best_epoch": stopper.best_epoch or None,  # by validation accuracy
+        "kept_epoch": kept,  # whose weights the adapter holds
         "stopped_early": bool(stopper.stopped_epoch),
         "early_stopping": stopper.summary(),
         "train_loss": round(sum(r["train_loss"] for r in epoch_rows) / len(epoch_rows), 5),

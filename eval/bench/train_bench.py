@@ -234,6 +234,7 @@ def run_one(
         "steps": m["steps"],
         "epochs_run": m["epochs_run"],
         "best_epoch": m["best_epoch"],
+        "kept_epoch": m["kept_epoch"],
         "stopped_early": m["stopped_early"],
         "hyperparameters": {
             k: meta["hyperparameters"][k] for k in ("n_epochs", "batch_size", "learning_rate")
@@ -287,7 +288,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['load_avg_end']}).",
         "Work = useful tokens × 4·N (N = transformer params); MFU = work / loop time / peak.",
         "",
-        "| recipe | variant | train wall s | loop s | steps | epochs (best) | useful tokens | padding "
+        "| recipe | variant | train wall s | loop s | steps | epochs (kept) | useful tokens | padding "
         "| useful tok/s | work TFLOP | MFU | peak RSS MiB | quality |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -296,7 +297,7 @@ def markdown(report: dict[str, Any]) -> str:
         mfu = r["work_tflop"] * 1e3 / r["loop_s"] / peak
         lines.append(
             f"| {r['recipe']} | {r['variant']} | {r['train_wall_s']} | {r['loop_s']} | {r['steps']} "
-            f"| {r['epochs_run']} ({r['best_epoch']}) | {r['useful_tokens']} | {pad:.0%} "
+            f"| {r['epochs_run']} ({r['kept_epoch']}) | {r['useful_tokens']} | {pad:.0%} "
             f"| {r['useful_tokens_per_s']} | {r['work_tflop']} | {mfu:.1%} | {r['peak_rss_mib']:.0f} "
             f"| {fmt_quality(r['quality'])} |"
         )

@@ -124,7 +124,7 @@ def test_early_stopping_keeps_the_best_epochs_weights(
         _tiny(tmp_path, family_train_file, "stopped", n_epochs=6, early_stopping_patience=2, **same)
     )
     m = json.loads((stopped / "metrics.json").read_text())
-    assert (m["epochs_run"], m["best_epoch"], m["stopped_early"]) == (4, 2, True)
+    assert (m["epochs_run"], m["best_epoch"], m["kept_epoch"], m["stopped_early"]) == (4, 2, 2, True)
     assert m["valid_mean_token_accuracy"] == 0.9 and "keeping epoch 2" in m["early_stopping"]
     monkeypatch.setattr(training.loss, "evaluate", real)
     # the same job run for exactly 2 epochs ends with the weights the early-stopped job kept
@@ -149,6 +149,7 @@ def test_packing_padding_and_gradient_checkpointing_train_the_same(
         assert losses[other] == pytest.approx(losses["packed"], abs=1e-4), other
     padded = json.loads((runs["padded"] / "metrics.json").read_text())
     assert padded["computed_tokens"] > padded["useful_tokens"]  # padding is computed when not packing
+    assert padded["kept_epoch"] == 2 and "off" in padded["early_stopping"]  # patience 0: the last epoch
 
 
 def test_load_in_4bit_needs_bitsandbytes(family_train_file: Path) -> None:
