@@ -134,7 +134,7 @@ def train_version(cfg: RetrainConfig, output: Path) -> Path:
     )
     search = None
     if cfg.kb is not None:
-        from indexing.kb import get_kb
+        from indexing.registry import get_kb
 
         kb = get_kb(cfg.kb)
         search = lambda q: kb.search(q, k=3)  # noqa: E731

@@ -47,7 +47,8 @@ def run_serve_demo(adapter_dir: Path, workdir: Path, *, kb_name: str = "demo-sho
     import openai
     from rich.console import Console
 
-    from indexing.kb import KnowledgeBase, get_kb
+    from indexing.kb import KnowledgeBase
+    from indexing.registry import get_kb
     from service.app import create_app
     from service.background import serve_in_thread
     from service.config import ServeConfig

@@ -75,7 +75,7 @@ class EvalSession:
         return self._pipeline
 
     def _build(self) -> Any:
-        from indexing.kb import get_kb
+        from indexing.registry import get_kb
         from service.config import ServeConfig
         from service.engines.embedded import EmbeddedEngine
         from service.state import build_pipeline

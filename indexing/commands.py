@@ -25,8 +25,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from indexing.chunking import CHUNK_OVERLAP, CHUNK_SIZE
-from indexing.kb import KnowledgeBase, delete_kb, get_kb, list_kbs
+from indexing.kb import KnowledgeBase
 from indexing.readers import SUFFIXES
+from indexing.registry import delete_kb, get_kb, list_kbs
 from indexing.search import DEFAULT_K, MODES
 from indexing.store import NAME_RE
 from training.config import ConfigError, Settings

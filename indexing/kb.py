@@ -2,16 +2,16 @@
 
     imprint index docs/ --kb shop && imprint search "退货政策" --kb shop     # the commands over this class
 
-    from indexing.kb import KnowledgeBase, get_kb
+    from indexing.kb import KnowledgeBase
+    from indexing.registry import get_kb
     kb = KnowledgeBase.open("shop", create=True)
     report = kb.index(["docs/"])            # IndexReport: added/updated/deleted/unchanged/skipped ...
     hits = get_kb("shop").search("退货政策", k=3)
 
 :class:`KnowledgeBase` is the façade; the work is done by job in the modules next to it:
 ``store.py`` (files, Chroma), ``locking.py`` (writer lock, crash repair), ``ingest.py`` (one index run),
-``search.py`` (fusion, BM25 view, dense/sparse/hybrid), ``registry.py`` (one instance per KB per process).
-The names this module always exported (``Hit``, ``IndexReport``, ``MODES``, ``get_kb``, ...) still import
-from here. Tests: ``pytest tests/indexing/test_kb.py``.
+``search.py`` (fusion, BM25 view, dense/sparse/hybrid), ``registry.py`` (one instance per KB per process:
+``get_kb``, ``list_kbs``, ``delete_kb``). Tests: ``pytest tests/indexing/test_kb.py``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from indexing.embeddings import (
 from indexing.errors import EmbedderMismatchError, KBError, KBLockedError, KBNotFoundError
 from indexing.ingest import IndexReport, sync
 from indexing.locking import writer_lock
-from indexing.registry import delete_kb, get_kb, list_kbs
 from indexing.search import DEFAULT_K, MODES, Hit, Mode, ViewCache, search
 from indexing.store import NAME_RE, Store, check_name, kb_root, now, read_manifest
 
@@ -46,9 +45,6 @@ __all__ = [
     "KBNotFoundError",
     "KnowledgeBase",
     "Mode",
-    "delete_kb",
-    "get_kb",
-    "list_kbs",
 ]
 
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 import shutil
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from indexing.errors import KBNotFoundError
+from indexing.kb import KnowledgeBase
 from indexing.locking import writer_lock
 from indexing.store import Store, check_name, close_client, kb_root, read_manifest
-
-if TYPE_CHECKING:
-    from indexing.kb import KnowledgeBase
 
 _KBS: dict[tuple[str, str, str | None], KnowledgeBase] = {}
 _KBS_LOCK = threading.Lock()
@@ -34,9 +32,6 @@ def list_kbs(home: Path | str | None = None) -> list[dict[str, Any]]:
 
 def get_kb(name: str, *, home: Path | str | None = None, chroma_url: str | None = None) -> KnowledgeBase:
     """The process-wide :class:`KnowledgeBase` ``name`` (opened once; its models stay loaded)."""
-    # Imported here: indexing.kb re-exports this module's functions, so it imports this module first.
-    from indexing.kb import KnowledgeBase
-
     key = (check_name(name), str(kb_root(home)), chroma_url)
     with _KBS_LOCK:
         kb = _KBS.get(key)

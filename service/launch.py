@@ -35,7 +35,7 @@ def run_serve(cfg: ServeConfig) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if cfg.kb and not cfg.chroma_url:
-        from indexing.kb import list_kbs
+        from indexing.registry import list_kbs
 
         names = [k.get("name") for k in list_kbs(cfg.home)]
         if cfg.kb not in names:

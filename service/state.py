@@ -113,7 +113,7 @@ def router_config(settings: ServeConfig, kb: Any) -> RouterConfig:
 def open_kb(settings: ServeConfig) -> Any:
     """The process-wide KB instance: a re-index through the API updates this same object, so the next
     question sees the new facts without a restart."""
-    from indexing.kb import get_kb
+    from indexing.registry import get_kb
 
     assert settings.kb is not None
     return get_kb(settings.kb, home=settings.home, chroma_url=settings.chroma_url)

@@ -139,6 +139,3 @@ def field_help(cls: type[Settings], name: str) -> str:
     default = info.get_default(call_default_factory=True)
     shown = "" if default in (None, [], {}) else f" [default: {default}]"
     return f"{info.description or name}{shown}"
-
-
-CheckedConfig = Settings  # TEMPORARY while the packages move to Settings; removed when they have

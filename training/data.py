@@ -21,9 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from training.errors import InvalidInput
+
 ROLES = ("system", "user", "assistant")
 MESSAGE_KEYS = {"role", "content", "weight", "name"}
 MIN_RECOMMENDED_EXAMPLES = 10
+# No tokenizer makes fewer tokens than characters / 32, so a line longer than that × the token limit is
+# rejected before it is parsed or tokenised.
+MAX_CHARS_PER_TOKEN = 32
 KNOWLEDGE_NOTE = (
     "system-only record → kept as knowledge, not a training example; "
     "it is saved with the adapter as knowledge.md (make it retrievable with "
@@ -97,13 +102,15 @@ class DataReport:
         return out
 
 
-class DataError(ValueError):
-    """Raised when a training file is unusable; the message lists every problem."""
+class DataError(InvalidInput):
+    """Raised when a training file is unusable; the message lists every problem (line, field, fix)."""
+
+    default_code = "invalid_training_file"
 
     def __init__(self, report: DataReport) -> None:
         self.report = report
         lines = "\n".join(f"  {i}" for i in report.errors) or "  no usable training examples"
-        super().__init__(f"{report.path} is not usable for training:\n{lines}")
+        super().__init__(f"{report.path} is not usable for training:\n{lines}", param="training_file")
 
 
 def _check_message(i: int, lineno: int, msg: Any, issues: list[Issue]) -> bool:
@@ -193,13 +200,29 @@ def validate_file(
     issues = report.issues
     seen: dict[str, int] = {}
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         issues.append(Issue("error", None, "file", f"not UTF-8 ({exc})", "save the file as UTF-8"))
         return report
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines end at "\n" only: str.splitlines would also cut at U+2028/U+2029 inside a JSON string.
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             issues.append(Issue("warning", lineno, "line", "blank line is skipped", "delete it"))
+            continue
+        if max_tokens is not None and len(line) > MAX_CHARS_PER_TOKEN * max_tokens:
+            # Decoding and tokenising a 20 MB line to learn it is too long took a minute and gigabytes.
+            issues.append(
+                Issue(
+                    "error",
+                    lineno,
+                    "messages",
+                    f"{len(line):,} characters cannot fit the {max_tokens}-token limit per example",
+                    "shorten the conversation or split it into several examples",
+                )
+            )
             continue
         try:
             record = json.loads(line)
@@ -395,29 +418,6 @@ def auto_split(
     )
 
 
-def main(argv: list[str]) -> int:
-    report = validate_file(argv[0])
-    for issue in report.issues:
-        print(issue)
-    print(json.dumps(report.stats(), ensure_ascii=False))
-    return 0 if report.ok else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
-
-
-def token_counter(tokenizer: Any, template: str) -> Callable[[Messages], tuple[int, int]]:
-    """(total tokens, trained tokens) of one example, tokenized exactly as training does."""
-    from training.train import IGNORE, encode_example
-
-    def count(messages: Messages) -> tuple[int, int]:
-        ids, labels = encode_example(messages, tokenizer, template, max_len=10**9)
-        return len(ids), sum(1 for x in labels if x != IGNORE)
-
-    return count
-
-
 def check(
     path: str | Path, *, base_model: str | None = None, preview: int = 3, max_tokens: int = 1024
 ) -> DataReport:
@@ -428,6 +428,7 @@ def check(
     from transformers import AutoTokenizer
 
     from training.chat import render_chat
+    from training.encoding import token_counter
     from training.models import DEFAULT_BASE_MODEL, resolve_base_model
 
     console = Console()
@@ -465,3 +466,15 @@ def check(
     )
     console.print(f"{report.path}: {verdict}", soft_wrap=True)
     return report
+
+
+def main(argv: list[str]) -> int:
+    report = validate_file(argv[0])
+    for issue in report.issues:
+        print(issue)
+    print(json.dumps(report.stats(), ensure_ascii=False))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

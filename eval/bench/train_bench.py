@@ -1,10 +1,28 @@
-"""Training benchmark: wall time + peak RSS of the family fine-tune on CPU; LoRA tokens/s + MFU on a GPU.
+"""Training benchmark: today's recipes, old (``legacy``) vs new settings, in ONE run on the same machine.
 
-    python -m eval.bench.train_bench                 # CPU: the family fine-tune with the auto hyperparameters
-    python -m eval.bench.train_bench --gpu           # GPU: LoRA on a Phi-4-shaped random model (no hub)
+    python -m eval.bench.train_bench                          # 3 recipes × {legacy, new} (~40 min on 2 cores)
+    python -m eval.bench.train_bench --recipes family --variants new
+    python -m eval.bench.train_bench --profile family:legacy  # torch.profiler table of a few training steps
+    python -m eval.bench.train_bench --gpu                    # GPU: LoRA on a Phi-4-shaped random model
 
-Prints a table and writes JSON to ``eval/bench/results/train_bench[_gpu].json`` (or ``--out``). Not a test:
-numbers depend on the machine and on what else runs on it.
+Recipes (gemma3-270m, the embedded default model):
+
+- ``family``: eval/examples/family/train.jsonl, auto hyperparameters (QA pairs only).
+- ``demo``: the demo's recipe — family + ``--augment 2`` + 24 reading examples, 6 epochs × batch 8, lr × 2.
+- ``kb``: eval/examples/lumen/train.jsonl with ``--kb`` (a KB built from lumen/docs/v1), auto hyperparameters.
+
+``legacy`` reproduces the training of before this change: one example per row padded to the longest, the
+~0.2 %-of-examples auto batch (1 for small sets) with ~100 example-visits of epochs, no early stopping, a
+checkpoint every epoch. ``new`` is the default TrainConfig. Each run is a fresh subprocess (wall time
+includes model loading; peak RSS is that process's). Work = useful (non-padding) tokens × 4·N FLOP (N =
+transformer parameters, embeddings excluded); the output layer on answer tokens (4·V·d per answer token) is
+reported apart. MFU = work / loop time / the fp32 matmul peak measured at the start of this run. Quality:
+greedy answers (``training.generation.generate``, 32 new tokens) from the trained adapter, containment-
+scored — seen / paraphrase without context; for ``kb`` also the table questions and unknown questions WITH
+the top-3 retrieved chunks in the context prompt (fresh facts; an answer holding a ``forbidden`` value is
+wrong).
+
+Writes ``eval/bench/results/train_bench.{json,md}``. Not a test: numbers depend on the machine and its load.
 """
 
 from __future__ import annotations
@@ -14,14 +32,47 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
-FAMILY = Path(__file__).resolve().parent.parent / "examples" / "family" / "train.jsonl"
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+EXAMPLES = HERE.parent / "examples"
+FAMILY = EXAMPLES / "family"
+LUMEN = EXAMPLES / "lumen"
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "family": {"training_file": FAMILY / "train.jsonl", "questions": FAMILY / "questions.jsonl", "cfg": {}},
+    "demo": {
+        "training_file": FAMILY / "train.jsonl",
+        "questions": FAMILY / "questions.jsonl",
+        "cfg": {
+            "augment": 2,
+            "reading_examples": 24,
+            "n_epochs": 6,
+            "batch_size": 8,
+            "learning_rate_multiplier": 2,
+        },
+    },
+    "kb": {
+        "training_file": LUMEN / "train.jsonl",
+        "questions": LUMEN / "questions.jsonl",
+        "docs": LUMEN / "docs" / "v1",
+        "cfg": {"kb": "lumen-bench"},
+    },
+}
+LEGACY = {
+    "packing": False,
+    "step_tokens": 0,
+    "early_stopping_patience": 0,
+    "lr_schedule": "constant",
+    "checkpoint_interval_s": 0,
+}
+VARIANTS = {"legacy": LEGACY, "new": {}}
 
 # microsoft/phi-4's config.json (a Phi3ForCausalLM): built locally with random weights, never downloaded.
 PHI4_SHAPE: dict[str, Any] = {
@@ -48,41 +99,271 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def cpu_bench(base_model: str | None, augment: int) -> dict[str, Any]:
-    """Time the real `train()` on the family data (the same call `imprint train` makes)."""
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Best-of fp32 GEMM throughput of this machine right now (the denominator of MFU)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+# ── one run (in a child process) ───────────────────────────────────────────────────────────────────────────
+
+
+def _correct(answer: str, expected: list[str], forbidden: list[str]) -> bool:
+    from training.text import is_abstention, normalize
+
+    text = normalize(answer)
+    if any(normalize(f) in text for f in forbidden if f.strip()):
+        return False
+    if not expected:
+        return is_abstention(answer)
+    return any(normalize(e) in text for e in expected if e.strip())
+
+
+def quality(adapter: Path, questions: Path, search: Any = None) -> dict[str, Any]:
+    """Greedy answers of the trained adapter, scored per question kind ("kind": [correct, total])."""
+    from peft import PeftModel
+
+    from training.adapter import read_adapter
+    from training.chat import render_chat
+    from training.generation import GenerationRequest, generate
+    from training.models import load_base_model, resolve_base_model
+    from training.prompting import ContextSource, render_context_prompt
+
+    info = read_adapter(adapter)
+    model, tok = load_base_model(resolve_base_model(info.base_model))
+    model = PeftModel.from_pretrained(model, adapter)
+    model.eval()
+    scores: dict[str, list[int]] = {}
+    misses: list[str] = []
+    for line in questions.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        q = json.loads(line)
+        text = q["question"]
+        with_context = search is not None and q["kind"] in ("table", "unknown", "kb")
+        if with_context:
+            hits = search(text)
+            text = render_context_prompt(text, [ContextSource(h.text, h.title, h.heading) for h in hits])
+        prompt = render_chat(
+            [{"role": "user", "content": text}], info.chat_template, add_generation_prompt=True,
+            bos_token=tok.bos_token or "",
+        )  # fmt: skip
+        ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        answer = generate(model, tok, GenerationRequest(prompt_ids=ids, max_tokens=32)).text
+        ok = _correct(answer, q.get("expected", []), q.get("forbidden", []))
+        kind = q["kind"] + ("+ctx" if with_context else "")
+        scores.setdefault(kind, [0, 0])
+        scores[kind][0] += int(ok)
+        scores[kind][1] += 1
+        if not ok:
+            misses.append(f"{kind}: {q['question']} → {answer.strip()[:60]}")
+    return {"scores": scores, "misses": misses}
+
+
+def transformer_params(base_model: str) -> tuple[int, int, int]:
+    """(N transformer parameters without embeddings, vocab V, hidden d) of the base model."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from training.models import resolve_base_model
+
+    base = resolve_base_model(base_model)
+    config = AutoConfig.from_pretrained(base.path)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    embed = model.get_input_embeddings().weight.numel()
+    total = sum(p.numel() for n, p in model.named_parameters() if "lm_head" not in n)
+    return total - embed, config.vocab_size, config.hidden_size
+
+
+def run_one(
+    recipe: str, variant: str, base_model: str, workdir: Path, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Train one recipe with one variant in THIS process and measure it (called in a child process)."""
+    from training.threads import configure_cpu
+
+    configure_cpu()
+    os.environ["IMPRINT_HOME"] = str(workdir / "home")
     from training.train import TrainConfig, train
 
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ.setdefault("IMPRINT_HOME", tmp)
-        started = time.perf_counter()
-        cfg = TrainConfig.build(
-            training_file=FAMILY,
-            base_model=base_model,
-            output=Path(tmp) / "family",
-            augment=augment,
-            progress=False,
-        )
-        out = train(cfg)
-        wall = time.perf_counter() - started
-        metrics = json.loads((out / "metrics.json").read_text())
-        meta = json.loads((out / "imprint.json").read_text())
+    spec = RECIPES[recipe]
+    search, kb_seconds = None, 0.0
+    if "docs" in spec:
+        from indexing.kb import KnowledgeBase
+
+        t = time.perf_counter()
+        kb = KnowledgeBase.open(spec["cfg"]["kb"], create=True)
+        kb.index([spec["docs"]], progress=False)
+        kb_seconds = time.perf_counter() - t
+
+        def search(q: str) -> list[Any]:
+            return kb.search(q, k=3)
+
+    cfg = TrainConfig.build(
+        training_file=spec["training_file"],
+        base_model=base_model,
+        output=workdir / f"{recipe}-{variant}",
+        suffix=f"{recipe}-{variant}",
+        progress=False,
+        **{**spec["cfg"], **VARIANTS[variant], **(overrides or {})},
+    )
+    started = time.perf_counter()
+    out = train(cfg, search=search)
+    wall = time.perf_counter() - started
+    rss = _peak_rss_mib()
+    meta = json.loads((out / "imprint.json").read_text())
+    m = meta["metrics"]
+    q = quality(out, spec["questions"], search)
+    n, vocab, hidden = transformer_params(base_model)
+    trained_tokens = m["trained_tokens_per_epoch"] * m["epochs_run"]
     return {
-        "kind": "cpu-family-finetune",
-        "base_model": meta["base_model"],
-        "augment": augment,
-        "cpu_count": os.cpu_count(),
-        "threads": __import__("torch").get_num_threads(),
-        "wall_seconds_total": round(wall, 1),
-        "train_loop_seconds": metrics["wall_seconds"],
-        "steps": metrics["steps"],
-        "seconds_per_step": round(metrics["wall_seconds"] / metrics["steps"], 3),
-        "peak_rss_mib": round(_peak_rss_mib(), 1),
-        "final_train_loss": metrics["train_loss"],
-        "valid_loss": metrics["valid_loss"],
+        "recipe": recipe,
+        "variant": variant,
+        "base_model": base_model,
+        "train_wall_s": round(wall, 1),
+        "loop_s": m["loop_seconds"],
+        "kb_index_s": round(kb_seconds, 1),
+        "steps": m["steps"],
+        "epochs_run": m["epochs_run"],
+        "best_epoch": m["best_epoch"],
+        "kept_epoch": m["kept_epoch"],
+        "stopped_early": m["stopped_early"],
         "hyperparameters": {
             k: meta["hyperparameters"][k] for k in ("n_epochs", "batch_size", "learning_rate")
         },
+        "train_examples": m["train_examples"],
+        "useful_tokens": m["useful_tokens"],
+        "computed_tokens": m["computed_tokens"],
+        "answer_tokens": trained_tokens,
+        "useful_tokens_per_s": round(m["useful_tokens"] / m["loop_seconds"], 1),
+        "N": n,
+        "work_tflop": round(m["useful_tokens"] * 4 * n / 1e12, 2),
+        "head_tflop": round(trained_tokens * 4 * vocab * hidden / 1e12, 2),
+        "peak_rss_mib": round(rss, 0),
+        "valid_token_accuracy": m["valid_mean_token_accuracy"],
+        "quality": q["scores"],
+        "misses": q["misses"],
     }
+
+
+# ── the parent: all runs, one table ─────────────────────────────────────────────────────────────────────────
+
+
+def run_child(recipe: str, variant: str, base_model: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="train-bench-") as tmp:
+        out = Path(tmp) / "result.json"
+        cmd = [
+            sys.executable, "-m", "eval.bench.train_bench", "--one", f"{recipe}:{variant}",
+            "--base-model", base_model, "--workdir", tmp, "--out", str(out),
+        ]  # fmt: skip
+        started = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=HERE.parent.parent, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{recipe}:{variant} failed:\n{proc.stderr[-3000:]}")
+        result = json.loads(out.read_text())
+        result["process_wall_s"] = round(time.perf_counter() - started, 1)
+        result["log"] = [ln for ln in proc.stderr.splitlines() if ln.startswith(("  ", "data:", "early"))]
+        return result
+
+
+def fmt_quality(scores: dict[str, list[int]]) -> str:
+    return ", ".join(f"{k} {c}/{t}" for k, (c, t) in scores.items())
+
+
+def markdown(report: dict[str, Any]) -> str:
+    peak = report["matmul_peak_gflops"]
+    lines = [
+        f"# Training benchmark ({report['measured_at']})",
+        "",
+        f"gemma3-270m, {report['threads']} threads on {report['cpu_count']} cores, fp32 matmul peak measured "
+        f"in this run: {peak:.0f} GFLOP/s (load average {report['load_avg_start']} → "
+        f"{report['load_avg_end']}).",
+        "Work = useful tokens × 4·N (N = transformer params); MFU = work / loop time / peak.",
+        "",
+        "| recipe | variant | train wall s | loop s | steps | epochs (kept) | useful tokens | padding "
+        "| useful tok/s | work TFLOP | MFU | peak RSS MiB | quality |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["runs"]:
+        pad = 1 - r["useful_tokens"] / max(1, r["computed_tokens"])
+        mfu = r["work_tflop"] * 1e3 / r["loop_s"] / peak
+        lines.append(
+            f"| {r['recipe']} | {r['variant']} | {r['train_wall_s']} | {r['loop_s']} | {r['steps']} "
+            f"| {r['epochs_run']} ({r['kept_epoch']}) | {r['useful_tokens']} | {pad:.0%} "
+            f"| {r['useful_tokens_per_s']} | {r['work_tflop']} | {mfu:.1%} | {r['peak_rss_mib']:.0f} "
+            f"| {fmt_quality(r['quality'])} |"
+        )
+    lines += ["", "Speed-up (legacy train wall / new train wall, same run):", ""]
+    by = {(r["recipe"], r["variant"]): r for r in report["runs"]}
+    for recipe in RECIPES:
+        if (recipe, "legacy") in by and (recipe, "new") in by:
+            old, new = by[recipe, "legacy"], by[recipe, "new"]
+            lines.append(
+                f"- {recipe}: {old['train_wall_s'] / new['train_wall_s']:.1f}× "
+                f"({old['train_wall_s']} s → {new['train_wall_s']} s)"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def profile(recipe: str, variant: str, base_model: str, steps: int = 3) -> str:
+    """torch.profiler table (self CPU time) of a few training steps of ``recipe``: ``legacy`` = one example
+    per step (family) or 8 padded (demo); ``new`` = 3 packed (family) or 8 packed (demo)."""
+    from training.threads import configure_cpu
+
+    configure_cpu()
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from training.augment import augment_examples
+    from training.data import validate_file
+    from training.encoding import Encoder, make_batch
+    from training.loss import answer_loss
+    from training.models import load_base_model, resolve_base_model
+    from training.raft import build_retrieval_examples
+
+    base = resolve_base_model(base_model)
+    model, tok = load_base_model(base)
+    lora = LoraConfig(r=16, lora_alpha=32, target_modules=list(base.target_modules), task_type="CAUSAL_LM")
+    model = get_peft_model(model, lora)
+    model.train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    examples = [e.messages for e in validate_file(RECIPES[recipe]["training_file"]).examples]
+    if recipe == "demo":
+        examples = build_retrieval_examples(
+            augment_examples(examples, 2, seed=43), search=None, n_reading=24, seed=42
+        )
+    rows = Encoder(tok, base.chat_template, max_len=1024).all(examples)
+    per_step = 8 if recipe == "demo" else (1 if variant == "legacy" else 3)
+    order = [i % len(rows) for i in range(per_step * (steps + 1))]
+    batches = [
+        make_batch([rows[j] for j in order[i : i + per_step]], tok.pad_token_id, packing=variant == "new")
+        for i in range(0, len(order), per_step)
+    ]
+
+    def step(batch: dict[str, Any]) -> None:
+        loss, _, _ = answer_loss(model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step(batches[0])  # warm-up
+    with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for batch in batches[1:]:
+            step(batch)
+    # Grouped by input shape: the output layer's matmuls ([tokens, d] × [d, 262144]) stand apart.
+    return prof.key_averages(group_by_input_shape=True).table(
+        sort_by="self_cpu_time_total", row_limit=14, max_name_column_width=30, max_shapes_column_width=44
+    )
 
 
 def gpu_bench(batch: int, seq: int, steps: int, layers: int | None) -> dict[str, Any]:
@@ -91,8 +372,8 @@ def gpu_bench(batch: int, seq: int, steps: int, layers: int | None) -> dict[str,
     from peft import LoraConfig, get_peft_model
     from transformers import Phi3Config, Phi3ForCausalLM
 
+    from training.loss import answer_loss
     from training.models import TARGET_MODULES
-    from training.train import answer_loss
 
     if not torch.cuda.is_available():
         raise SystemExit("--gpu needs CUDA; run the CPU benchmark without --gpu")
@@ -158,9 +439,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated: family, demo, kb")
+    parser.add_argument("--variants", default="legacy,new", help="comma-separated: legacy, new")
+    parser.add_argument("--base-model", default="gemma3-270m")
+    parser.add_argument(
+        "--profile", default=None, metavar="RECIPE[:VARIANT]", help="torch.profiler table (family or demo)"
+    )
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # RECIPE:VARIANT, in a child process
+    parser.add_argument("--workdir", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="with --one: a TrainConfig override"
+    )
     parser.add_argument("--gpu", action="store_true", help="LoRA throughput on a Phi-4-shaped random model")
-    parser.add_argument("--base-model", default=None, help="CPU run: base model (default gemma3-270m)")
-    parser.add_argument("--augment", type=int, default=0, help="CPU run: paraphrases per example")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seq", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=10)
@@ -168,26 +458,59 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
-    result = (
-        gpu_bench(args.batch, args.seq, args.steps, args.layers)
-        if args.gpu
-        else cpu_bench(args.base_model, args.augment)
-    )
-    # Shared machines: the load average tells how much of the CPU this run really had.
-    result.update(
-        load_avg_1m=round(os.getloadavg()[0], 2),
-        python=platform.python_version(),
-        machine=platform.machine(),
-        measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    )
-    out = args.out or RESULTS / ("train_bench_gpu.json" if args.gpu else "train_bench.json")
+    if args.one:
+        recipe, variant = args.one.split(":")
+        overrides = dict(kv.split("=", 1) for kv in args.set)
+        result = run_one(
+            recipe, variant, args.base_model, args.workdir or Path(tempfile.mkdtemp()), overrides
+        )
+        args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2))
+        return result
+    if args.profile:
+        recipe, _, variant = args.profile.partition(":")
+        table = profile(recipe, variant or "new", args.base_model)
+        print(table)
+        return {"profile": table}
+    if args.gpu:
+        result = gpu_bench(args.batch, args.seq, args.steps, args.layers)
+        out = args.out or RESULTS / "train_bench_gpu.json"
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result, indent=2))
+        return result
+
+    from training.threads import configure_cpu
+
+    cpu = configure_cpu()
+    report: dict[str, Any] = {
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "threads": cpu.threads,
+        "load_avg_start": round(os.getloadavg()[0], 2),
+        "matmul_peak_gflops": round(matmul_peak_gflops(), 1),
+        "runs": [],
+    }
+    out = args.out or RESULTS / "train_bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    width = max(len(k) for k in result)
-    for key, value in result.items():
-        print(f"{key:<{width}}  {value}")
-    print(f"→ {out}", file=sys.stderr)
-    return result
+    for recipe in args.recipes.split(","):
+        for variant in args.variants.split(","):
+            print(f"… {recipe}:{variant}", file=sys.stderr, flush=True)
+            r = run_child(recipe, variant, args.base_model)
+            report["runs"].append(r)
+            print(
+                f"{recipe}:{variant}: {r['train_wall_s']} s, {r['steps']} steps, {fmt_quality(r['quality'])}",
+                file=sys.stderr,
+                flush=True,
+            )
+            report["load_avg_end"] = round(os.getloadavg()[0], 2)
+            out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    report["matmul_peak_gflops_end"] = round(matmul_peak_gflops(), 1)
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    md = markdown(report)
+    out.with_suffix(".md").write_text(md)
+    print(md)
+    return report
 
 
 if __name__ == "__main__":

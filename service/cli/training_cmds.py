@@ -30,7 +30,7 @@ def kb_search(kb: str | None):
     """The retrieval function RAFT examples need (training cannot import indexing; this root can)."""
     if kb is None:
         return None
-    from indexing.kb import get_kb
+    from indexing.registry import get_kb
 
     knowledge_base = get_kb(kb)
     return lambda q: knowledge_base.search(q, k=3)

@@ -18,8 +18,9 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from indexing.kb import MODES, EmbedderMismatchError, KBError, KBLockedError, KBNotFoundError, get_kb
+from indexing.kb import MODES, EmbedderMismatchError, KBError, KBLockedError, KBNotFoundError
 from indexing.readers import ReadError
+from indexing.registry import get_kb
 from service.config import ServeConfig
 from service.deps import ReadableKb, RedactorDep, SettingsDep, allowed
 from service.redact import PathRedactor, kb_roots, public_source

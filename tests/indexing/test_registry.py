@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from indexing.errors import KBError, KBNotFoundError
-from indexing.kb import KnowledgeBase, delete_kb, get_kb, list_kbs
+from indexing.kb import KnowledgeBase
+from indexing.registry import delete_kb, get_kb, list_kbs
 
 from .conftest import FAST_EMBEDDER
 

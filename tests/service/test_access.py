@@ -44,7 +44,7 @@ def kbs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def served_kb():
-    from indexing.kb import get_kb
+    from indexing.registry import get_kb
 
     return get_kb(SERVED)
 

@@ -24,7 +24,8 @@ def ask(url: str, question: str, **kw):
 
 @pytest.fixture
 def shop_kb(tmp_path: Path):
-    from indexing.kb import KnowledgeBase, get_kb
+    from indexing.kb import KnowledgeBase
+    from indexing.registry import get_kb
 
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -220,7 +220,8 @@ def test_metrics_count_routes_and_tokens(serve):
 def test_kb_routing_citations_and_reindex_without_restart(serve, tmp_path):
     """Real Chroma KB: a relevant document is attached and cited; after an edit + HTTP reindex the index
     serves the new fact and not the old one, to the next answer (no restart, no retraining)."""
-    from indexing.kb import KnowledgeBase, get_kb
+    from indexing.kb import KnowledgeBase
+    from indexing.registry import get_kb
 
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -47,7 +47,8 @@ def ask(c: openai.OpenAI, q: str, **kw: Any) -> tuple[str, dict[str, Any]]:
 
 
 def test_routed_answers_follow_kb_and_adapter(family_reading_adapter: Path, tmp_path: Path) -> None:
-    from indexing.kb import KnowledgeBase, get_kb
+    from indexing.kb import KnowledgeBase
+    from indexing.registry import get_kb
     from service.app import create_app
     from service.background import serve_in_thread
     from service.config import ServeConfig

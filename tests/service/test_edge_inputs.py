@@ -106,7 +106,8 @@ def unreadable(folder: Path) -> Path:
 
 @pytest.mark.parametrize("kind", ["unreadable", "corrupt-pdf"])
 def test_defect7_an_unreadable_document_never_makes_reindex_a_500(serve, tmp_path, kind):
-    from indexing.kb import KnowledgeBase, get_kb
+    from indexing.kb import KnowledgeBase
+    from indexing.registry import get_kb
 
     docs = tmp_path / "docs"
     docs.mkdir()

