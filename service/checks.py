@@ -24,10 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from training.prompting import strip_markers
-from training.text import is_abstention, words
+from training.text import is_abstention, is_value, values, words
 
-# Numbers (prices, phone numbers, dates, versions) and Latin-letter tokens (names, codes, e-mail, URLs).
-_VALUE = re.compile(r"\d+(?:[.:/-]\d+)*|[a-z][a-z0-9]*(?:[._@-][a-z0-9]+)*")
 # A sentence of a source: split after Chinese/English terminators and at line breaks (a table row is a line).
 _SENTENCE = re.compile(r"[^。!?;！？；\n]+[。!?;！？；]?")
 # Words an answer adds without adding a fact: copulas, units, fillers of "X是Y" answers.
@@ -54,11 +52,6 @@ def confidence(logprobs: Sequence[Any] | None) -> Confidence | None:
     return Confidence(math.exp(sum(values) / len(values)), math.exp(min(values)), len(values))
 
 
-def values(text: str) -> list[str]:
-    """Numbers and Latin-letter tokens, lower-cased, in order of appearance (no duplicates)."""
-    return list(dict.fromkeys(_VALUE.findall(text.lower())))
-
-
 def sentences(source: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.findall(source) if s.strip()]
 
@@ -82,7 +75,7 @@ def claims(question: str, answer: str) -> tuple[list[str], list[str]]:
     new_words = [
         w
         for w in dict.fromkeys(words(text))
-        if w not in asked and w not in _FILLER and not set(w) <= value_chars and not _VALUE.fullmatch(w)
+        if w not in asked and w not in _FILLER and not set(w) <= value_chars and not is_value(w)
     ]
     return new_values, new_words
 

@@ -183,3 +183,26 @@ def keep_best_weights(model: Any, best: dict[str, Any]) -> None:
     from peft import set_peft_model_state_dict
 
     set_peft_model_state_dict(model, best)
+
+
+def train_on(s: Setup, examples: list[Any], steps: int) -> None:
+    """``steps`` optimizer steps on ``examples`` (one packed batch) at the peak learning rate: the extra
+    training the memorisation check gives the questions the adapter still misses."""
+    import torch
+
+    from training.encoding import Encoder, make_batch, to_device
+    from training.loss import answer_loss
+
+    rows = Encoder(s.tokenizer, s.base.chat_template, max_len=s.cfg.max_seq_len).all(examples)
+    batch = to_device(
+        make_batch(rows, pad_id(s.tokenizer), packing=s.cfg.packing), next(s.model.parameters()).device
+    )
+    for group in s.optimizer.param_groups:
+        group["lr"] = s.hp.learning_rate
+    s.model.train()
+    for _ in range(steps):
+        loss, _, _ = answer_loss(s.model, batch)
+        s.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for g in s.optimizer.param_groups for p in g["params"]], 1.0)
+        s.optimizer.step()

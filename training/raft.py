@@ -336,6 +336,17 @@ def reading_example(rng: random.Random, *, unanswerable: bool, lang: Language | 
     return chat(fact.question, sources, cite(fact.answer, golden + 1))
 
 
+def made_up_questions(n: int, *, lang: Language, seed: int) -> list[str]:
+    """``n`` questions in the curriculum's shapes about made-up products, cities and teams: nothing anyone
+    trained on, so an adapter's answer to them is invented (the memorisation check calibrates on them)."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    while len(out) < n:
+        doc = _doc(rng, lang, rng.choice(SHAPES), set())
+        out += [f.question for f in doc.facts][: n - len(out)]
+    return out
+
+
 def reading_curriculum(n: int, *, seed: int, unanswerable_share: float = 0.2) -> list[Chat]:
     rng = random.Random(seed)
     return [reading_example(rng, unanswerable=rng.random() < unanswerable_share) for _ in range(n)]

@@ -40,6 +40,8 @@ _TOKEN_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*|[\u3400-\u9fff\uf900-\ufaf
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
 _SPACE = re.compile(r"\s+")
+# Numbers (prices, phone numbers, dates, versions) and Latin-letter tokens (names, codes, e-mail, URLs).
+_VALUE = re.compile(r"\d+(?:[.:/-]\d+)*|[a-z][a-z0-9]*(?:[._@-][a-z0-9]+)*")
 
 # ── abstention: the one list ──────────────────────────────────────────────────────────────────────────────
 ABSTAIN_TEXT: dict[Language, str] = {"zh": "不知道。", "en": "I don't know."}
@@ -151,6 +153,16 @@ def best_match(question: str, known: Sequence[str]) -> tuple[float, str | None]:
         if s > best:
             best, best_q = s, k
     return best, best_q
+
+
+def values(text: str) -> list[str]:
+    """The facts an answer can get exactly right or wrong: numbers and Latin-letter tokens, lower-cased, in
+    order (no duplicates): "客服电话是400-826-5188" → ["400-826-5188"]."""
+    return list(dict.fromkeys(_VALUE.findall(text.lower())))
+
+
+def is_value(token: str) -> bool:
+    return _VALUE.fullmatch(token) is not None
 
 
 def detect_language(text: str) -> Language:

@@ -26,11 +26,13 @@ from training.dataset import TrainingSet
 from training.early_stop import EarlyStopping
 from training.encoding import Encoded
 from training.hparams import BASE_LEARNING_RATE, Hyperparameters
-from training.loop import Setup, keep_best_weights, run_loop, say
+from training.loop import Setup, keep_best_weights, run_loop, say, train_on
 from training.models import BaseLLM
 from training.raft import Search
 from training.train_config import TrainConfig
 
+# Optimizer steps per extra-training round of the memorisation check (missed questions + as many known).
+MEMORIZATION_STEPS = 3
 CSV_FIELDS = [
     "step",
     "epoch",
@@ -69,9 +71,10 @@ def train(cfg: TrainConfig, *, search: Search | None = None) -> Path:
     progress, best, stopper = run_loop(s, progress, best)
     if stopper.patience and best is not None and stopper.best_epoch != progress.rows[-1]["epoch"]:
         keep_best_weights(s.model, best)  # early stopping on: the best epoch's weights, not the last
+    memorization = check_memorization(s)
     # save
     metrics = summarize(s, progress, stopper, wall=time.monotonic() - started, setup=setup_seconds)
-    output = save_adapter(s, progress.rows, metrics, stopper)
+    output = save_adapter(s, progress.rows, metrics, stopper, memorization)
     finish_job(job, output)
     say(
         f"adapter written to {output} ({metrics['steps']} steps, {metrics['wall_seconds']} s: "
@@ -80,6 +83,35 @@ def train(cfg: TrainConfig, *, search: Search | None = None) -> Path:
         f"valid accuracy {metrics['valid_mean_token_accuracy']})"
     )
     return output
+
+
+def check_memorization(s: Setup) -> dict[str, Any]:
+    """Ask the adapter its own training questions (``training.memorize``); train the misses a little more."""
+    from training.memorize import run
+
+    if not s.cfg.memorization_check:
+        return {}
+    t0 = time.monotonic()
+    result = run(
+        s.model,
+        s.tokenizer,
+        s.base.chat_template,
+        [e.messages for e in s.data.report.examples],
+        refresh=lambda examples: train_on(s, examples, MEMORIZATION_STEPS),
+        limit=s.cfg.memorization_check,
+        rounds=s.cfg.memorization_rounds,
+        seed=s.cfg.seed,
+    )
+    if result:
+        cal = result["calibration"]
+        say(
+            f"memorisation check: {result['passed']}/{result['checked']} training questions answered "
+            f"(by round {result['passed_by_round']}); confidence threshold {cal['confidence']} "
+            f"(known: {cal['known']}, made-up: {cal['made_up']}); {time.monotonic() - t0:.1f} s"
+        )
+        for q in result["missed"]:
+            say(f"  still missed (never trusted alone): {q}")
+    return result
 
 
 def require_search(cfg: TrainConfig, search: Search | None) -> None:
@@ -288,7 +320,11 @@ def summarize(
 
 
 def save_adapter(
-    s: Setup, rows: list[dict[str, Any]], metrics: dict[str, Any], stopper: EarlyStopping
+    s: Setup,
+    rows: list[dict[str, Any]],
+    metrics: dict[str, Any],
+    stopper: EarlyStopping,
+    memorization: dict[str, Any],
 ) -> Path:
     """Weights, tokenizer, results.csv, metrics.json, loss.png and imprint.json, published in one rename."""
     import csv
@@ -335,6 +371,7 @@ def save_adapter(
         },
         data_sha256=s.data.report.sha256,
         metrics=metrics,
+        memorization=memorization,
         created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         imprint_version=imprint_version(),
     )

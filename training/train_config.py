@@ -74,6 +74,13 @@ class TrainConfig(Settings):
     load_in_4bit: bool = Field(
         False, description="QLoRA: frozen base in 4-bit NF4 (needs bitsandbytes; for GPUs, slow on CPU)"
     )
+    memorization_check: int = Field(
+        200,
+        ge=0,
+        description="after training, ask up to this many training questions (0: off); misses get more "
+        "steps, what still misses is recorded so the router never trusts the adapter on it",
+    )
+    memorization_rounds: int = Field(2, ge=0, le=10, description="extra-training rounds for missed questions")
     threads: int | None = Field(None, description="CPU compute threads (default: physical cores)")
     resume: str | None = Field(None, description="job id under $IMPRINT_HOME/jobs (or 'last') to continue")
     stop_after_steps: int | None = Field(None, description="stop early, leaving a resumable job")

@@ -1,0 +1,47 @@
+"""The memorisation check: what counts as answered, calibration, and that it asks exactly what the service
+would (the same prompt and generation code: a served adapter answers its training questions identically)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from training.memorize import calibrate, memorized, qa_pairs
+
+
+def test_an_answer_is_memorised_when_its_values_and_most_words_are_there() -> None:
+    assert memorized("流明的客服电话是400-826-5188。", "流明的客服电话是400-826-5188。")
+    assert memorized("流明客服电话：400-826-5188", "流明的客服电话是400-826-5188。")
+    assert not memorized("流明的客服电话是400-82888888。", "流明的客服电话是400-826-5188。")  # wrong digits
+    assert memorized("老大是哥哥JIM", "老大是哥哥JIM。")
+    assert not memorized("流明科技成立于2011年。", "流明科技由周明远和林若溪共同创立。")
+
+
+def test_qa_pairs_take_the_last_turn_once_and_skip_untrained_answers() -> None:
+    qa = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]
+    muted = [{"role": "user", "content": "M"}, {"role": "assistant", "content": "x", "weight": 0}]
+    pairs = qa_pairs([qa, qa, muted, [{"role": "user", "content": "only"}]])
+    assert pairs == [([{"role": "user", "content": "Q"}], "A")]
+
+
+def test_calibration_separates_known_from_made_up_answers() -> None:
+    assert calibrate([0.99, 0.98, 0.97], [0.7, 0.8, 0.9]) == 0.97
+    # overlap: the threshold that gets the most of both right, the lowest such
+    assert calibrate([0.99, 0.95, 0.85], [0.9, 0.7]) == 0.95
+    assert calibrate([], [0.5]) is None and calibrate([0.9], []) is None
+    assert calibrate([0.3], [0.1]) == 0.5  # never below 0.5
+
+
+def test_the_check_asks_what_the_served_adapter_answers(tiny_phi3_adapter: Path, tiny_phi3_base) -> None:
+    """The adapter's imprint.json records every training question with the answer the check saw; the
+    embedded serving engine, forced to the same adapter, gives exactly those answers."""
+    from eval.modes import EvalSession
+
+    memo = json.loads((tiny_phi3_adapter / "imprint.json").read_text(encoding="utf-8"))["memorization"]
+    assert memo["checked"] == 9 and len(memo["outcomes"]) == 9
+    assert memo["passed"] + len(memo["missed"]) == memo["checked"]
+    assert memo["calibration"]["made_up"]["n"] == 12
+    session = EvalSession(adapter=tiny_phi3_adapter, max_new_tokens=64)
+    served = session.answer("ft", [o["question"] for o in memo["outcomes"]])
+    for o, a in zip(memo["outcomes"], served, strict=True):
+        assert a.answer.startswith(o["answer"]) or o["answer"].startswith(a.answer), (o, a.answer)

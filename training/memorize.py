@@ -1,0 +1,161 @@
+"""The memorisation check at the end of training: does the adapter answer its own training questions, asked
+exactly as the service asks them (the adapter's chat template, greedy, ``training.generation`` — the code the
+serving engine runs)?
+
+- Misses get a few more optimizer steps on themselves (with as many known examples replayed, so nothing else
+  is forgotten), then everything is asked again — at most ``rounds`` times.
+- What still misses is listed in ``imprint.json`` → ``memorization.missed``: the router never trusts the
+  adapter alone on those questions (service/answering.py); it answers them from documents or abstains.
+- The same pass measures how sure the adapter is — the geometric mean of its answer tokens' probabilities —
+  on what it knows and on made-up questions in the same language (``training.raft.made_up_questions``), and
+  calibrates the router's adapter-confidence threshold on the two: ``memorization.calibration.confidence``.
+
+    imprint train ... --memorization-check 200     # default: up to 200 training questions; 0 turns it off
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from training.chat import render_chat
+from training.generation import GenerationRequest, generate
+from training.text import detect_language, normalize, values, words
+
+# What "answers it" means: the trained answer's numbers/codes all there, and most of its words.
+WORD_SHARE = 0.75
+DISTRACTORS = 12  # made-up questions the confidence threshold is calibrated against
+DISTRACTOR_TOKENS = 24  # enough of an invented answer to see how sure the model is of it
+SLACK_TOKENS = 8  # a training question's answer may run this much past the trained answer's length
+
+
+@dataclass(frozen=True)
+class Outcome:
+    question: str
+    expected: str
+    answer: str
+    correct: bool
+    confidence: float  # geometric-mean token probability of the answer
+
+
+def memorized(answer: str, expected: str) -> bool:
+    """Whether ``answer`` says what the trained ``expected`` answer says (see WORD_SHARE)."""
+    if normalize(answer).rstrip("。.!！") == normalize(expected).rstrip("。.!！"):
+        return True
+    low = answer.lower()
+    if not all(v in low for v in values(expected)):
+        return False
+    wanted = [w for w in dict.fromkeys(words(expected)) if w not in values(expected)]
+    return not wanted or sum(1 for w in wanted if w in low) / len(wanted) >= WORD_SHARE
+
+
+def qa_pairs(examples: Sequence[Sequence[dict[str, Any]]]) -> list[tuple[list[dict[str, Any]], str]]:
+    """(the conversation up to the last user turn, the trained answer) of each example, duplicates once."""
+    out: dict[str, tuple[list[dict[str, Any]], str]] = {}
+    for messages in examples:
+        if len(messages) < 2 or messages[-1]["role"] != "assistant" or messages[-2]["role"] != "user":
+            continue
+        if messages[-1].get("weight", 1) == 0:
+            continue
+        prompt = [dict(m) for m in messages[:-1]]
+        out.setdefault(prompt[-1]["content"], (prompt, str(messages[-1]["content"])))
+    return list(out.values())
+
+
+def ask(
+    model: Any, tokenizer: Any, template: str, chat: list[dict[str, Any]], max_tokens: int
+) -> tuple[str, float]:
+    """The adapter's greedy answer to ``chat`` and its geometric-mean token probability."""
+    prompt = render_chat(chat, template, add_generation_prompt=True, bos_token=tokenizer.bos_token or "")
+    ids = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    result = generate(model, tokenizer, GenerationRequest(prompt_ids=ids, max_tokens=max_tokens, logprobs=0))
+    lps = [t.logprob for t in result.logprobs or ()]
+    return result.text, math.exp(sum(lps) / len(lps)) if lps else 0.0
+
+
+def check(
+    model: Any, tokenizer: Any, template: str, pairs: list[tuple[list[dict[str, Any]], str]], max_tokens: int
+) -> list[Outcome]:
+    was_training = model.training
+    model.eval()
+    try:
+        out = []
+        for chat, expected in pairs:
+            room = len(tokenizer(expected, add_special_tokens=False)["input_ids"]) + SLACK_TOKENS
+            answer, p = ask(
+                model, tokenizer, template, chat, min(max_tokens, room) if expected else max_tokens
+            )
+            out.append(Outcome(chat[-1]["content"], expected, answer, memorized(answer, expected), p))
+        return out
+    finally:
+        model.train(was_training)
+
+
+def calibrate(known: Sequence[float], unknown: Sequence[float]) -> float | None:
+    """The threshold that best separates the confidences of known answers (should pass) from those of
+    answers to made-up questions (should not): the highest balanced accuracy, the lowest such threshold."""
+    if not known or not unknown:
+        return None
+    best: tuple[float, float] | None = None
+    for t in sorted({*known, *unknown}):
+        score = sum(k >= t for k in known) / len(known) + sum(u < t for u in unknown) / len(unknown)
+        if best is None or score > best[0] + 1e-12:
+            best = (score, t)
+    assert best is not None
+    return round(min(0.99, max(0.5, best[1])), 4)
+
+
+def run(
+    model: Any,
+    tokenizer: Any,
+    template: str,
+    examples: Sequence[Sequence[dict[str, Any]]],
+    *,
+    refresh: Callable[[list[Sequence[dict[str, Any]]]], None],
+    limit: int,
+    rounds: int = 2,
+    max_tokens: int = 64,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Check (up to ``limit`` questions), train the misses ``rounds`` times at most, check again, calibrate.
+    ``refresh(examples)`` runs a few optimizer steps on ``examples`` (the training loop's, see train.py)."""
+    from training.raft import made_up_questions
+
+    pairs = qa_pairs(examples)[:limit]
+    if not pairs:
+        return {}
+    outcomes = check(model, tokenizer, template, pairs, max_tokens)
+    history = [sum(o.correct for o in outcomes)]
+    for _ in range(rounds):
+        missed = [(c, e) for (c, e), o in zip(pairs, outcomes, strict=True) if not o.correct]
+        if not missed:
+            break
+        known = [(c, e) for (c, e), o in zip(pairs, outcomes, strict=True) if o.correct][: len(missed)]
+        refresh([[*c, {"role": "assistant", "content": e}] for c, e in missed + known])
+        outcomes = check(model, tokenizer, template, pairs, max_tokens)
+        history.append(sum(o.correct for o in outcomes))
+    lang = detect_language(" ".join(c[-1]["content"] for c, _ in pairs))
+    made_up = [[{"role": "user", "content": q}] for q in made_up_questions(DISTRACTORS, lang=lang, seed=seed)]
+    invented = check(model, tokenizer, template, [(c, "") for c in made_up], DISTRACTOR_TOKENS)
+    known_p = [o.confidence for o in outcomes if o.correct]
+    return {
+        "checked": len(pairs),
+        "passed": sum(o.correct for o in outcomes),
+        "passed_by_round": history,
+        "missed": [o.question for o in outcomes if not o.correct],
+        "calibration": {
+            "confidence": calibrate(known_p, [o.confidence for o in invented]),
+            "known": _spread(known_p),
+            "made_up": _spread([o.confidence for o in invented]),
+        },
+        "outcomes": [asdict(o) for o in outcomes],
+    }
+
+
+def _spread(xs: Sequence[float]) -> dict[str, float | int]:
+    if not xs:
+        return {"n": 0}
+    s = sorted(xs)
+    return {"n": len(s), "min": round(s[0], 4), "median": round(s[len(s) // 2], 4), "max": round(s[-1], 4)}
