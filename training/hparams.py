@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 # Effective learning rate = multiplier × BASE_LEARNING_RATE. 2e-4 is the measured sweet spot for LoRA r=16 on
-# the 270M model at batch 1–8 (see the calibration notes).
+# the 270M model at batch 1–8 (see training/calibration-notes.md).
 BASE_LEARNING_RATE = 2e-4
 DEFAULT_STEP_TOKENS = 512  # useful tokens per step: beyond ~500 a CPU step is compute-bound (RESULTS.md)
 MIN_STEPS = 30  # a small set still gets this many optimizer steps (memorising needs steps, not only tokens)

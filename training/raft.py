@@ -1,7 +1,7 @@
 """Retrieval-aware training examples (RAFT, arXiv 2403.10131) + a synthetic READING curriculum.
 
 A small model only learns to *read* a context from examples whose answers exist nowhere but in that context
-(see the calibration notes): so besides RAFT examples built from the user's QA pairs and knowledge base
+(see training/calibration-notes.md): so besides RAFT examples built from the user's QA pairs and knowledge base
 (question + golden chunk + fictional distractors → answer citing the chunk; question + distractors only →
 abstain), this generates hundreds of made-up documents — price/stock tables, promotion lists, delivery prose,
 team contacts; Chinese and English — with random values, questions whose answers sit in one of them, and
@@ -404,7 +404,7 @@ def raft_examples(
       the adapter knows when a newer document exists, so this is exactly the case it meets).
 
     No "known question + irrelevant context → I don't know" examples: they teach the model to refuse known
-    questions whenever context is present (see the calibration notes); the curriculum's unanswerable
+    questions whenever context is present (see training/calibration-notes.md); the curriculum's unanswerable
     examples teach abstaining instead."""
     rng = random.Random(seed)
     out: list[Chat] = []
