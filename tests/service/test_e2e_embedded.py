@@ -16,8 +16,8 @@ import pytest
 pytestmark = pytest.mark.slow
 
 # Enough reading examples that the 270M model learns to copy a value from a context
-# (training/calibration-notes.md: 19 made-up examples moved fresh facts from 0/5 to 3–4/5), few enough to train
-# in minutes on 2 cores.
+# (training/calibration-notes.md: 19 made-up examples moved fresh facts from 0/5 to 3–4/5), few enough to
+# train in minutes on 2 cores.
 READING_EXAMPLES = 24
 
 
