@@ -2,8 +2,7 @@
 
 A small model only learns to *read* a context from examples whose answers exist nowhere but in that context
 (see training/calibration-notes.md): so besides RAFT examples built from the user's QA pairs and knowledge
-base
-(question + golden chunk + fictional distractors → answer citing the chunk; question + distractors only →
+base (question + golden chunk + fictional distractors → answer citing the chunk; question + distractors only →
 abstain), this generates hundreds of made-up documents — price/stock tables, promotion lists, delivery prose,
 team contacts; Chinese and English — with random values, questions whose answers sit in one of them, and
 unanswerable questions. Every example is a chat in EXACTLY the inference prompt format (training.prompting).
