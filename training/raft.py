@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from training.prompting import ContextSource, render_context_prompt
+from training.prompting import ContextSource, render_context_prompt, table_row_text
 from training.text import ABSTAIN_TEXT, Language, detect_language, lexical_coverage
 
 Chat = list[dict[str, Any]]
@@ -136,11 +136,10 @@ def _names(rng: random.Random, lang: Language, n: int) -> list[str]:
 
 
 def price_table(rng: random.Random, lang: Language, names: list[str], _: set[str]) -> Doc:
+    # Rows as ``column: value`` lines — the form retrieval indexes table rows in and the context shows them.
     rows = [(n, rng.randrange(9, 999), rng.randrange(0, 500)) for n in names]
     if lang == "zh":
-        text = "| 商品 | 价格 | 库存 |\n|---|---|---|\n" + "\n".join(
-            f"| {n} | {p}元 | {s} |" for n, p, s in rows
-        )
+        text = "\n".join(table_row_text(["商品", "价格", "库存"], [n, f"{p}元", str(s)]) for n, p, s in rows)
         facts = [
             f
             for n, p, s in rows
@@ -151,9 +150,8 @@ def price_table(rng: random.Random, lang: Language, names: list[str], _: set[str
         ]
         title = "价格表"
     else:
-        text = "| Product | Price | Stock |\n|---|---|---|\n" + "\n".join(
-            f"| {n} | {p} yuan | {s} |" for n, p, s in rows
-        )
+        header = ["Product", "Price", "Stock"]
+        text = "\n".join(table_row_text(header, [n, f"{p} yuan", str(s)]) for n, p, s in rows)
         facts = [
             f
             for n, p, s in rows

@@ -217,7 +217,7 @@ def report_setup(data: TrainingSet, rows: list[Encoded], hp: Hyperparameters) ->
         f"{len(data.valid)} validation — {data.split}"
     )
     for key in ("n_epochs", "batch_size", "learning_rate_multiplier", "learning_rate"):
-        say(f"  {key} = {getattr(hp, key)}  ({hp.reasons[key]})")
+        say(f"  {key} = {getattr(hp, key):g}  ({hp.reasons[key]})")
     if data.report.knowledge:
         say(
             f"  knowledge: {len(data.report.knowledge)} system-only record(s) saved with the adapter "

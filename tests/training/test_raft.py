@@ -16,6 +16,7 @@ from training.raft import (
     ZH_PERSON,
     build_retrieval_examples,
     counterfactual,
+    price_table,
     raft_examples,
     reading_curriculum,
     reading_example,
@@ -159,3 +160,13 @@ def test_unanswerable_questions_name_nothing_in_the_sources(seed: int):
             r"^(How much is the |How long does delivery to |发往)|(多少钱\?| take\?|的订单几天送达\?)$", "", q
         )
         assert name and name not in sources_of(e[0]["content"]).values().__str__(), q
+
+
+def test_synthetic_tables_come_as_rows_in_the_form_retrieval_indexes_them():
+    doc = price_table(random.Random(1), "zh", ["云朵花瓶", "橙光枕头"], set())
+    assert doc.source.text == (
+        "商品: 云朵花瓶 | 价格: 146元 | 库存: 291\n商品: 橙光枕头 | 价格: 876元 | 库存: 410"
+    )
+    assert doc.facts[0].answer == "云朵花瓶的价格是146元。"
+    en = price_table(random.Random(1), "en", ["cloud vase"], set())
+    assert en.source.text == "Product: cloud vase | Price: 146 yuan | Stock: 291"
