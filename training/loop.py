@@ -172,11 +172,24 @@ def end_of_epoch(
         f"epoch {row['epoch']}/{s.hp.n_epochs}: train loss {row['train_loss']:.4f}, valid loss {vloss:.4f}, "
         f"valid accuracy {vacc:.3f}{' (best)' if improved else ''}"
     )
-    if improved:
-        from peft import get_peft_model_state_dict
+    return snapshot(s.model) if improved else best
 
-        best = {k: v.detach().clone() for k, v in get_peft_model_state_dict(s.model).items()}
-    return best
+
+def snapshot(model: Any) -> dict[str, Any]:
+    """A copy of the LoRA weights (small: only the adapter's tensors)."""
+    from peft import get_peft_model_state_dict
+
+    return {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
+
+
+def valid_accuracy(s: Setup) -> float | None:
+    """Token accuracy on the validation rows (None without a validation split)."""
+    from training.loss import evaluate
+
+    if not s.valid_rows:
+        return None
+    batch = s.hp.batch_size * 2
+    return evaluate(s.model, s.valid_rows, pad_id(s.tokenizer), batch_size=batch, packing=s.cfg.packing)[1]
 
 
 def keep_best_weights(model: Any, best: dict[str, Any]) -> None:

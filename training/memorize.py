@@ -3,7 +3,8 @@ exactly as the service asks them (the adapter's chat template, greedy, ``trainin
 serving engine runs)?
 
 - Misses get a few more optimizer steps on themselves (with as many known examples replayed, so nothing else
-  is forgotten), then everything is asked again — at most ``rounds`` times.
+  is forgotten), then everything is asked again — at most ``rounds`` times. A round is undone when it costs
+  validation accuracy or answers no more questions than before: the check never leaves the adapter worse.
 - What still misses is listed in ``imprint.json`` → ``memorization.missed``: the router never trusts the
   adapter alone on those questions (service/answering.py); it answers them from documents or abstains.
 - The same pass measures how sure the adapter is — the geometric mean of its answer tokens' probabilities —
@@ -113,14 +114,16 @@ def run(
     template: str,
     examples: Sequence[Sequence[dict[str, Any]]],
     *,
-    refresh: Callable[[list[Sequence[dict[str, Any]]]], None],
+    refresh: Callable[[list[Sequence[dict[str, Any]]]], Callable[[], None] | None],
     limit: int,
     rounds: int = 2,
     max_tokens: int = 64,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Check (up to ``limit`` questions), train the misses ``rounds`` times at most, check again, calibrate.
-    ``refresh(examples)`` runs a few optimizer steps on ``examples`` (the training loop's, see train.py)."""
+    ``refresh(examples)`` runs a few optimizer steps on ``examples`` (the training loop's, see train.py) and
+    returns how to undo them — or None when it undid them itself (they cost validation accuracy). A round
+    that answers no more questions than the one before is undone too: the adapter is never left worse."""
     from training.raft import made_up_questions
 
     pairs = qa_pairs(examples)[:limit]
@@ -133,8 +136,14 @@ def run(
         if not missed:
             break
         known = [(c, e) for (c, e), o in zip(pairs, outcomes, strict=True) if o.correct][: len(missed)]
-        refresh([[*c, {"role": "assistant", "content": e}] for c, e in missed + known])
-        outcomes = check(model, tokenizer, template, pairs, max_tokens)
+        undo = refresh([[*c, {"role": "assistant", "content": e}] for c, e in missed + known])
+        if undo is None:
+            break
+        again = check(model, tokenizer, template, pairs, max_tokens)
+        if sum(o.correct for o in again) <= history[-1]:
+            undo()
+            break
+        outcomes = again
         history.append(sum(o.correct for o in outcomes))
     lang = detect_language(" ".join(c[-1]["content"] for c, _ in pairs))
     made_up = [[{"role": "user", "content": q}] for q in made_up_questions(DISTRACTORS, lang=lang, seed=seed)]

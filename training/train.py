@@ -17,6 +17,7 @@ import random
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,16 @@ from training.dataset import TrainingSet
 from training.early_stop import EarlyStopping
 from training.encoding import Encoded
 from training.hparams import BASE_LEARNING_RATE, Hyperparameters
-from training.loop import Setup, keep_best_weights, run_loop, say, train_on
+from training.loop import Setup, keep_best_weights, run_loop, say, snapshot, train_on, valid_accuracy
 from training.models import BaseLLM
 from training.raft import Search
 from training.train_config import TrainConfig
 
 # Optimizer steps per extra-training round of the memorisation check (missed questions + as many known).
 MEMORIZATION_STEPS = 3
+# A round that costs more validation token accuracy than this is undone: memorising a few answers must not
+# unlearn the rest (a format, the paraphrases the validation split holds).
+MEMORIZATION_VALID_TOLERANCE = 0.005
 CSV_FIELDS = [
     "step",
     "epoch",
@@ -91,13 +95,24 @@ def check_memorization(s: Setup) -> dict[str, Any]:
 
     if not s.cfg.memorization_check:
         return {}
+
+    def refresh(examples: list[Any]) -> Callable[[], None] | None:
+        before, accuracy = snapshot(s.model), valid_accuracy(s)
+        train_on(s, examples, MEMORIZATION_STEPS)
+        after = valid_accuracy(s)
+        if accuracy is not None and after is not None and after < accuracy - MEMORIZATION_VALID_TOLERANCE:
+            keep_best_weights(s.model, before)
+            say(f"memorisation check: extra steps undone (valid accuracy {accuracy:.3f} → {after:.3f})")
+            return None
+        return lambda: keep_best_weights(s.model, before)
+
     t0 = time.monotonic()
     result = run(
         s.model,
         s.tokenizer,
         s.base.chat_template,
         [e.messages for e in s.data.report.examples],
-        refresh=lambda examples: train_on(s, examples, MEMORIZATION_STEPS),
+        refresh=refresh,
         limit=s.cfg.memorization_check,
         rounds=s.cfg.memorization_rounds,
         seed=s.cfg.seed,

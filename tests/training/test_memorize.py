@@ -45,3 +45,35 @@ def test_the_check_asks_what_the_served_adapter_answers(tiny_phi3_adapter: Path,
     served = session.answer("ft", [o["question"] for o in memo["outcomes"]])
     for o, a in zip(memo["outcomes"], served, strict=True):
         assert a.answer.startswith(o["answer"]) or o["answer"].startswith(a.answer), (o, a.answer)
+
+
+def test_a_round_that_answers_no_more_is_undone_and_one_that_costs_validation_stops(monkeypatch) -> None:
+    """The control flow of ``run`` with scripted answers: round 1 answers more (kept), round 2 answers no
+    more (undone); a refresh that undid itself (it cost validation accuracy) ends the rounds at once."""
+    from training import memorize
+
+    pairs = [
+        [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}] for i in range(3)
+    ]
+    script = iter([[1, 0, 0], [1, 1, 0], [1, 1, 0], [0] * 12])
+
+    def fake_check(model, tokenizer, template, asked, max_tokens):
+        return [
+            memorize.Outcome(c[-1]["content"], e, "", bool(ok), 0.9 if ok else 0.4)
+            for (c, e), ok in zip(asked, next(script), strict=True)
+        ]
+
+    events: list[str] = []
+
+    def refresh(examples):
+        events.append(f"train {len(examples)}")
+        return lambda: events.append("undo")
+
+    monkeypatch.setattr(memorize, "check", fake_check)
+    result = memorize.run(None, None, "", pairs, refresh=refresh, limit=10, rounds=5)
+    assert events == ["train 3", "train 2", "undo"]  # 2 missed + 1 known, then 1 missed + 1 known
+    assert result["passed_by_round"] == [1, 2] and result["missed"] == ["q2"]
+
+    script = iter([[1, 0, 0], [0] * 12])
+    result = memorize.run(None, None, "", pairs, refresh=lambda examples: None, limit=10, rounds=5)
+    assert result["passed_by_round"] == [1] and result["passed"] == 1
