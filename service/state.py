@@ -96,6 +96,7 @@ def dense_threshold_for(settings: ServeConfig, kb: Any) -> float:
 def router_config(settings: ServeConfig, kb: Any) -> RouterConfig:
     """RouterConfig from the settings; per-embedder thresholds where the settings leave them open."""
     semantic = settings.semantic_threshold
+    calibrate = semantic is None  # not configured: calibrated per adapter, the embedder's default as fallback
     if semantic is None:
         semantic = SEMANTIC_THRESHOLDS.get(_embedder_name(kb)) if kb is not None else None
     return RouterConfig(
@@ -107,6 +108,7 @@ def router_config(settings: ServeConfig, kb: Any) -> RouterConfig:
         paraphrase_wording=settings.paraphrase_wording,
         adapter_confidence=settings.adapter_confidence,
         semantic_threshold=semantic if semantic is not None and semantic <= 1 else None,
+        semantic_calibration=calibrate,
     )
 
 

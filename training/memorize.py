@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from training.calibration import separating_threshold
 from training.chat import render_chat
 from training.generation import GenerationRequest, generate
 from training.text import detect_language, normalize, values, words
@@ -95,17 +96,9 @@ def check(
 
 
 def calibrate(known: Sequence[float], unknown: Sequence[float]) -> float | None:
-    """The threshold that best separates the confidences of known answers (should pass) from those of
-    answers to made-up questions (should not): the highest balanced accuracy, the lowest such threshold."""
-    if not known or not unknown:
-        return None
-    best: tuple[float, float] | None = None
-    for t in sorted({*known, *unknown}):
-        score = sum(k >= t for k in known) / len(known) + sum(u < t for u in unknown) / len(unknown)
-        if best is None or score > best[0] + 1e-12:
-            best = (score, t)
-    assert best is not None
-    return round(min(0.99, max(0.5, best[1])), 4)
+    """The confidence threshold that best separates known answers (should pass) from answers to made-up
+    questions (should not), never below 0.5 (``training.calibration.separating_threshold``)."""
+    return separating_threshold(known, unknown, lo=0.5, hi=0.99)
 
 
 def run(

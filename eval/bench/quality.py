@@ -109,12 +109,14 @@ def run(example: Path, base_model: str, adapter: Path | None, recipe: dict[str, 
     report = kb.index(progress=False)
     timings["reindex_v2"] = round(time.monotonic() - t, 1)
     v2 = ask_all(session, example / "questions_v2.jsonl", MODES_V2, "v2")
+    calibration = session.calibration()
     meta = json.loads((Path(adapter) / "imprint.json").read_text(encoding="utf-8"))
     return {
         "example": example.name,
         "base_model": meta.get("base_model", base_model),
         "adapter": Path(adapter).name,
-        "memorization": meta.get("memorization", {}),
+        "calibration": calibration,
+        "memorization": {k: v for k, v in meta.get("memorization", {}).items() if k != "outcomes"},
         "recipe": meta.get("hyperparameters", {}),
         "reindex": {"updated": report.updated, "unchanged": report.unchanged},
         "v1": {"summary": summarize(v1), "results": [r.__dict__ for r in v1]},
@@ -154,6 +156,12 @@ def table(payload: dict[str, Any]) -> str:
                 + " |"
             )
         lines.append("")
+    for name, c in payload.get("calibration", {}).items():
+        semantic = (c.get("semantic") or {}).get("threshold", c.get("semantic_fixed"))
+        lines.append(
+            f"Calibrated on {name}'s own data: semantic match ≥ {semantic}, "
+            f"adapter confidence ≥ {c.get('confidence')}; memorised {c.get('memorized')} training questions."
+        )
     lines.append(f"Stale answers after the change (a v1 value): {payload['v2']['stale']}")
     lines.append(f"Timings (s): {payload['timings_s']}")
     return "\n".join(lines) + "\n"

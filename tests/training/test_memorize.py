@@ -25,9 +25,9 @@ def test_qa_pairs_take_the_last_turn_once_and_skip_untrained_answers() -> None:
 
 
 def test_calibration_separates_known_from_made_up_answers() -> None:
-    assert calibrate([0.99, 0.98, 0.97], [0.7, 0.8, 0.9]) == 0.97
-    # overlap: the threshold that gets the most of both right, the lowest such
-    assert calibrate([0.99, 0.95, 0.85], [0.9, 0.7]) == 0.95
+    assert calibrate([0.99, 0.98, 0.97], [0.7, 0.8, 0.9]) == 0.935  # halfway between 0.9 and 0.97
+    # overlap: the threshold that gets the most of both right (0.95), halfway down to the negative below
+    assert calibrate([0.99, 0.95, 0.85], [0.9, 0.7]) == 0.925
     assert calibrate([], [0.5]) is None and calibrate([0.9], []) is None
     assert calibrate([0.3], [0.1]) == 0.5  # never below 0.5
 

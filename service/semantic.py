@@ -1,0 +1,114 @@
+"""Questions matched by meaning: the cosine of a question to each served adapter's training questions, under
+a threshold calibrated for that adapter and the knowledge base's embedder (``training.calibration``).
+
+The calibration runs once per adapter version (on first use, ~1 s: a few hundred short embeddings) and is
+reported in ``imprint.decision`` (``semantic_calibration``) and by ``GET /v1/models/{id}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from service.routing import Semantic
+from training.adapter import AdapterInfo
+from training.calibration import semantic_sets, separating_threshold
+
+# A calibrated threshold stays in this band: below it unrelated questions of one domain pass, above it only
+# near-copies of the training wording do (which the word match already catches).
+CALIBRATED_RANGE = (0.55, 0.92)
+
+
+@dataclass(frozen=True)
+class SemanticCalibration:
+    threshold: float | None
+    positives: int
+    negatives: int
+    positives_passing: float  # share of positives ≥ threshold
+    negatives_passing: float  # share of negatives ≥ threshold (false matches)
+
+
+def _answers(adapter: AdapterInfo) -> list[str] | None:
+    """The trained answer of each training question, where the memorisation check recorded them."""
+    outcomes = {o["question"]: o["expected"] for o in (adapter.memorization or {}).get("outcomes", [])}
+    if not outcomes or any(q not in outcomes for q in adapter.knowledge):
+        return None
+    return [outcomes[q] for q in adapter.knowledge]
+
+
+def calibrate(
+    adapter: AdapterInfo, vectors: Any, embed: Callable[[Sequence[str]], Any]
+) -> SemanticCalibration:
+    """The adapter's semantic threshold from its own training questions (``vectors`` = their embeddings)."""
+    import numpy as np
+
+    sets = semantic_sets(adapter.knowledge, _answers(adapter))
+
+    def best(pairs: list[tuple[str, list[int]]]) -> list[float]:
+        if not pairs:
+            return []
+        queries = np.asarray(embed([q for q, _ in pairs]), dtype=np.float32)
+        return [float((vectors[idx] @ v).max()) for v, (_, idx) in zip(queries, pairs, strict=True)]
+
+    pos, neg = best(sets.positives), best(sets.negatives)
+    t = separating_threshold(pos, neg, lo=CALIBRATED_RANGE[0], hi=CALIBRATED_RANGE[1])
+
+    def passing(xs: list[float]) -> float:
+        return round(sum(x >= t for x in xs) / len(xs), 3) if xs and t is not None else 0.0
+
+    return SemanticCalibration(t, len(pos), len(neg), passing(pos), passing(neg))
+
+
+class SemanticMatcher:
+    """Embedded training questions and calibrated thresholds per adapter, computed once per version."""
+
+    def __init__(self, embedder: Any, *, fixed: float | None, calibrated: bool) -> None:
+        self.embedder = embedder
+        self.fixed = fixed  # the configured threshold, or the embedder's measured default
+        self.calibrated = calibrated
+        self._vectors: dict[str, Any] = {}
+        self._calibration: dict[str, SemanticCalibration] = {}
+
+    def forget(self, name: str) -> None:
+        """A retrained version knows other questions: embed and calibrate again on next use."""
+        self._vectors.pop(name, None)
+        self._calibration.pop(name, None)
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        import numpy as np
+
+        return np.asarray([self.embedder.get_query_embedding(t) for t in texts], dtype=np.float32)
+
+    def threshold(self, adapter: AdapterInfo) -> float | None:
+        cal = self.calibration(adapter)
+        return cal.threshold if cal is not None and cal.threshold is not None else self.fixed
+
+    def calibration(self, adapter: AdapterInfo) -> SemanticCalibration | None:
+        if not self.calibrated or not adapter.knowledge:
+            return None
+        if adapter.name not in self._calibration:
+            self._calibration[adapter.name] = calibrate(adapter, self._known(adapter), self.embed)
+        return self._calibration[adapter.name]
+
+    def _known(self, adapter: AdapterInfo) -> Any:
+        if adapter.name not in self._vectors:
+            self._vectors[adapter.name] = self.embed(adapter.knowledge)
+        return self._vectors[adapter.name]
+
+    def match(self, question: str, served: Sequence[AdapterInfo]) -> list[Semantic]:
+        """Each adapter's closest training question, its cosine and the adapter's threshold (blocking)."""
+        q = self.embed([question])[0]
+        out = []
+        for a in served:
+            if not a.knowledge:
+                out.append(Semantic(0.0, None, self.fixed))
+                continue
+            sims = self._known(a) @ q
+            i = int(sims.argmax())
+            out.append(Semantic(float(sims[i]), a.knowledge[i], self.threshold(a)))
+        return out
+
+    def report(self, adapter: AdapterInfo) -> dict[str, Any] | None:
+        cal = self._calibration.get(adapter.name)
+        return asdict(cal) if cal is not None else None

@@ -1,0 +1,65 @@
+"""Matching by meaning under a threshold calibrated on the adapter's own training questions
+(service/semantic.py), with the real default embedder on the lumen example: the threshold separates the
+adapter's questions from questions about other facts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eval.questions import load_questions
+from service.semantic import CALIBRATED_RANGE, SemanticMatcher
+from training.adapter import AdapterInfo
+
+LUMEN = Path(__file__).resolve().parents[2] / "eval" / "examples" / "lumen"
+
+
+@pytest.fixture(scope="module")
+def lumen() -> AdapterInfo:
+    rows = [json.loads(line)["messages"] for line in (LUMEN / "train.jsonl").read_text("utf-8").splitlines()]
+    return AdapterInfo(
+        name="lumen",
+        base_model="tiny-phi3",
+        chat_template="{{ messages }}",
+        knowledge=[m[-2]["content"] for m in rows],
+        memorization={
+            "outcomes": [{"question": m[-2]["content"], "expected": m[-1]["content"]} for m in rows]
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def matcher() -> SemanticMatcher:
+    from indexing.embeddings import get_embedder
+
+    return SemanticMatcher(get_embedder(None), fixed=0.65, calibrated=True)
+
+
+def test_the_calibrated_threshold_separates_its_own_questions_from_other_facts(lumen, matcher) -> None:
+    cal = matcher.calibration(lumen)
+    assert cal is not None and cal.threshold is not None
+    assert CALIBRATED_RANGE[0] <= cal.threshold <= CALIBRATED_RANGE[1]
+    assert cal.positives == 2 * len(lumen.knowledge) and cal.negatives == len(lumen.knowledge) + 24
+    assert cal.positives_passing >= 0.9 and cal.negatives_passing <= 0.1
+    assert matcher.threshold(lumen) == cal.threshold and matcher.report(lumen)["threshold"] == cal.threshold
+
+
+def test_held_out_unknown_questions_stay_below_it_and_training_questions_above(lumen, matcher) -> None:
+    """The benchmark's hand-written unknown questions were never used for calibration."""
+    unknown = [q.question for q in load_questions(LUMEN / "questions.jsonl") if q.kind == "unknown"]
+    for q in unknown:
+        [m] = matcher.match(q, [lumen])
+        assert m.similarity < m.threshold, (q, m)
+    [m] = matcher.match(lumen.knowledge[3], [lumen])
+    assert m.question == lumen.knowledge[3] and m.similarity > 0.99
+
+
+def test_without_calibration_the_fixed_threshold_applies(lumen) -> None:
+    from indexing.embeddings import get_embedder
+
+    fixed = SemanticMatcher(get_embedder(None), fixed=0.7, calibrated=False)
+    assert (
+        fixed.calibration(lumen) is None and fixed.match("流明科技的总部在哪里?", [lumen])[0].threshold == 0.7
+    )
