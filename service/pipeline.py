@@ -23,14 +23,22 @@ from typing import Any
 from service.answering import answer
 from service.engines.base import Engine
 from service.redact import kb_roots, public_source
-from service.routing import AdapterKnowledge, RouteDecision, RouterConfig, Semantic, decide, pick_adapter
+from service.routing import (
+    AdapterKnowledge,
+    RouteDecision,
+    RouterConfig,
+    Semantic,
+    decide,
+    pick_adapter,
+    row_key,
+)
 from service.schema import ChatCompletionRequest, Citation, ImprintInfo, Model
 from service.semantic import SemanticMatcher
 from training.adapter import AdapterInfo
 from training.chat import render_chat
 from training.errors import InvalidInput, NotFound
 from training.generation import GenerationRequest, GenerationResult
-from training.prompting import ContextSource, cited_ids, with_context
+from training.prompting import ContextSource, cited_ids, focus_row, with_context
 
 log = logging.getLogger("imprint.service")
 
@@ -96,8 +104,16 @@ def citation(i: int, hit: Any, cited: bool, roots: Sequence[str] = ()) -> Citati
     )
 
 
-def sources(hits: Sequence[Any]) -> list[ContextSource]:
-    return [ContextSource(h.text, getattr(h, "title", None), getattr(h, "heading", None)) for h in hits]
+def sources(hits: Sequence[Any], question: str = "") -> list[ContextSource]:
+    """The context prompt's sources; a table row shows the columns the question names (``focus_row``)."""
+    return [
+        ContextSource(
+            focus_row(h.text, question) if row_key(h) else h.text,
+            getattr(h, "title", None),
+            getattr(h, "heading", None),
+        )
+        for h in hits
+    ]
 
 
 def semantic_matcher(kb: Any, router: RouterConfig) -> SemanticMatcher | None:
@@ -341,7 +357,7 @@ class Pipeline:
         try:
             plain = render_chat(messages, template, add_generation_prompt=True, bos_token=bos)
             if plan.hits:
-                messages = with_context(messages, sources(plan.hits))
+                messages = with_context(messages, sources(plan.hits, plan.question))
                 prompt = render_chat(messages, template, add_generation_prompt=True, bos_token=bos)
             else:
                 prompt = plain

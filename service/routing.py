@@ -223,14 +223,19 @@ def row_key(hit: Any) -> str:
 
 
 def only_named_rows(question: str, hits: list[Any]) -> list[Any]:
-    """When the question names a table row's entity ("星光台灯多少钱?"), the context shows that row (and any
-    prose) but not the table's other rows: their numbers belong to other products, and a small model copies
-    the wrong one."""
+    """When the question names a table row's entity ("星光台灯多少钱?"), the context shows that row and the
+    passages that mention the entity, nothing else: other rows' numbers belong to other products and other
+    passages' numbers to other facts (a warranty period), and a small model copies the wrong one."""
     low = question.lower()
-    named = [h for h in hits if len(row_key(h)) >= 2 and row_key(h).lower() in low]
-    if not named:
+    keys = {row_key(h).lower() for h in hits if len(row_key(h)) >= 2 and row_key(h).lower() in low}
+    if not keys:
         return hits
-    return [h for h in hits if h in named or not row_key(h)]
+    return [h for h in hits if row_key(h).lower() in keys or (not row_key(h) and _mentions(h.text, keys))]
+
+
+def _mentions(text: str, keys: set[str]) -> bool:
+    low = text.lower()
+    return any(k in low for k in keys)
 
 
 def decide(

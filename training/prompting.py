@@ -53,6 +53,22 @@ def table_row_text(header: Sequence[str], row: Sequence[str]) -> str:
     return " | ".join(pairs)
 
 
+def focus_row(row_text: str, question: str) -> str:
+    """A ``table_row_text`` row cut to the columns the question names, after the row's key cell:
+    "晨露R1净水器的促销价是多少?" + ``产品: 晨露R1净水器 | 标价: 1599元 | 促销价: 1299元`` →
+    ``产品: 晨露R1净水器 | 促销价: 1299元`` (a small model copies the first price it sees). A question that
+    names no column (or text that is not a row) gets the text unchanged."""
+    cells = row_text.split(" | ")
+    pairs = [c.split(": ", 1) for c in cells]
+    if len(cells) < 3 or "\n" in row_text or any(len(p) != 2 or not p[0] for p in pairs):
+        return row_text
+    low = question.lower()
+    named = [i for i, (header, _) in enumerate(pairs[1:], 1) if len(header) >= 2 and header.lower() in low]
+    if not named:
+        return row_text
+    return " | ".join(cells[i] for i in [0, *named])
+
+
 def source_label(source: ContextSource) -> str:
     parts = [p for p in (source.title, source.heading) if p]
     # Headings often repeat the title (a single-section document); say it once.

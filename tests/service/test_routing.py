@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
+
+import pytest
 
 from service.routing import (
     AdapterKnowledge,
@@ -15,6 +18,7 @@ from service.routing import (
     pick_adapter,
 )
 from tests.conftest import REPO
+from training.prompting import focus_row
 from training.text import best_match, lexical_coverage
 
 TRAINED = "2026-03-01T00:00:00+00:00"
@@ -115,7 +119,17 @@ def test_thresholds_and_max_hits_are_configurable():
 def test_helpers():
     assert lexical_coverage("星光台灯多少钱?", "星光台灯 199元") == 1.0
     assert lexical_coverage("What is the blue kettle price?", "The blue kettle") == 2 / 3
-    assert best_match("WHO is the eldest one?", FAMILY.questions) == (2 / 3, "Who is the eldest?")
+    # idf-weighted Dice over FAMILY's 3 questions: "eldest" (in 1) weighs 1 + ln(4/2), "one" (in 0) 1 + ln 4
+    eldest, one = 1 + math.log(2), 1 + math.log(4)
+    score, match = best_match("WHO is the eldest one?", FAMILY.questions)
+    assert match == "Who is the eldest?" and score == pytest.approx(2 * eldest / (eldest + one + eldest))
+    company = ["流明科技的创始人是谁?", "流明科技的总部在哪里?", "流明的工厂在哪里?"]
+    # the company's name is in every question: sharing it does not make another fact the same question
+    assert (
+        best_match("流明科技的股票代码是多少?", company)[0]
+        < 0.6
+        <= best_match("流明科技的创始人是哪位?", company)[0]
+    )
     assert is_newer("2026-03-02T00:00:00Z", TRAINED) and not is_newer("2026-02-02T00:00:00Z", TRAINED)
     assert is_newer(None, TRAINED) and is_newer("2026-01-01T00:00:00Z", None)  # unknown → documents win
 
@@ -190,16 +204,29 @@ def test_abstention_on_the_projects_unknown_questions_is_unchanged():
 
 
 def test_a_named_row_comes_without_the_other_rows_of_its_table():
-    """ "星光台灯多少钱?" gets 星光台灯's row (and relevant prose), not the rows of other products."""
+    """ "星光台灯多少钱?" gets 星光台灯's row and the passages naming it, not the rows of other products nor
+    passages about something else (their numbers are other facts)."""
     rows = [
         Hit(f"商品: {n} | 价格: {p}元", 0.1, 0.9, None, "2026-03-05T00:00:00Z", metadata={"row_key": n})
         for n, p in (("云朵枕头", 89), ("星光台灯", 199), ("竹纤维毛巾", 29))
     ]
-    prose = hit("所有台灯保修两年。", dense=0.9)
-    d = decide("星光台灯多少钱?", [*rows, prose], None)
-    assert d.route == "context" and [h.text for h in d.hits] == ["商品: 星光台灯 | 价格: 199元", prose.text]
+    about = hit("星光台灯本月赠送灯泡。", dense=0.9)
+    other = hit("所有台灯保修两年。", dense=0.9)
+    d = decide("星光台灯多少钱?", [*rows, other, about], None, RouterConfig(max_context_hits=5))
+    assert d.route == "context" and [h.text for h in d.hits] == ["商品: 星光台灯 | 价格: 199元", about.text]
     # A question naming no row keeps every relevant hit.
-    assert len(decide("台灯多少钱?", [*rows, prose], None).hits) == 3
+    assert len(decide("台灯多少钱?", [*rows, other], None).hits) == 3
+
+
+def test_a_row_shows_the_columns_the_question_names_after_its_key():
+    row = "产品: 晨露R1净水器 | 标价: 1599元 | 库存: 230台 | 促销价: 1299元"
+    assert focus_row(row, "晨露R1净水器的促销价是多少?") == "产品: 晨露R1净水器 | 促销价: 1299元"
+    assert (
+        focus_row(row, "晨露R1还有多少库存，标价多少?") == "产品: 晨露R1净水器 | 标价: 1599元 | 库存: 230台"
+    )
+    assert focus_row(row, "晨露R1净水器多少钱?") == row  # no column named: the whole row
+    assert focus_row("产品: A | 标价: 1元", "A的标价?") == "产品: A | 标价: 1元"  # two cells: nothing to cut
+    assert focus_row("所有台灯保修两年。", "标价?") == "所有台灯保修两年。"  # prose is not a row
 
 
 def test_a_paraphrase_matched_by_meaning_is_reported_as_such():
