@@ -84,6 +84,8 @@ def train(
     setup_seconds = time.monotonic() - started
     # loop
     progress, best, stopper = run_loop(s, progress, best)
+    if should_stop is not None and should_stop():  # stopped on the last step: publish nothing
+        raise TrainingInterrupted(job, progress.step, s.total_steps)
     if stopper.patience and best is not None and stopper.best_epoch != progress.rows[-1]["epoch"]:
         keep_best_weights(s.model, best)  # early stopping on: the best epoch's weights, not the last
     memorization = check_memorization(s)

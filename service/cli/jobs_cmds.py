@@ -16,7 +16,6 @@ from typing import Any
 import typer
 
 from service.cli._app import _TYPER, EXIT_INPUT, app, fail, reports_errors
-from service.cli.training_cmds import CONFIG
 
 jobs_app = typer.Typer(help="Fine-tuning jobs on a running Imprint service.", **_TYPER)
 app.add_typer(jobs_app, name="jobs")
@@ -26,6 +25,8 @@ SERVICE_URL = typer.Option(
 )
 API_KEY = typer.Option(None, "--api-key", envvar="IMPRINT_API_KEY", help="A key with the jobs right.")
 TERMINAL = ("succeeded", "failed", "cancelled")
+# The same --config option as the other commands (not imported: training_cmds imports this module).
+CONFIG = typer.Option(None, "--config", help="YAML file with the command's settings (flags override it).")
 
 
 @app.command("worker")
