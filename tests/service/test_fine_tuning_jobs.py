@@ -182,3 +182,20 @@ def test_the_jobs_right_is_required(serve: Any, tmp_path: Path) -> None:
         with pytest.raises(openai.PermissionDeniedError):
             client(url, "k-chat").fine_tuning.jobs.list()
         assert client(url, "k-ops").fine_tuning.jobs.list().object == "list"
+
+
+def test_uploads_have_their_own_size_limit(serve: Any, tmp_path: Path) -> None:
+    line = FAMILY_TRAIN.read_text("utf-8").splitlines()[2] + "\n"
+    small, big = tmp_path / "small.jsonl", tmp_path / "big.jsonl"
+    small.write_text(line * (8000 // len(line.encode())), encoding="utf-8")  # over max_request_bytes
+    big.write_text(line * (40000 // len(line.encode())), encoding="utf-8")  # over files_max_bytes
+    with serve(home=tmp_path / "home", max_request_bytes=2048, files_max_bytes=20000, job_poll_s=0.3) as url:
+        c = client(url)
+        assert upload(c, small).bytes == small.stat().st_size
+        with pytest.raises(openai.APIStatusError) as e:
+            upload(c, big)
+        assert e.value.status_code == 413 and "20000" in e.value.body["message"]
+        assert [f.filename for f in c.files.list().data] == ["small.jsonl"]
+        with pytest.raises(openai.APIStatusError) as e:  # other routes keep max_request_bytes
+            c.chat.completions.create(model="imprint", messages=[{"role": "user", "content": "x" * 4000}])
+        assert e.value.status_code == 413
