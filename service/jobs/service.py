@@ -69,7 +69,13 @@ class JobService:
             info = await asyncio.to_thread(read_adapter, path)
             if info.base_model != self.serving_base():
                 self.skipped.add(model_id)
-                log.info("%s is on %s; this server serves %s", model_id, info.base_model, self.serving_base())
+                note = (
+                    f"{model_id} is not served by this server: it is trained on {info.base_model!r} and this "
+                    f"server runs {self.serving_base()!r}; serve it with `imprint serve --base-model "
+                    f"{info.base_model}` on the same store"
+                )
+                log.info(note)
+                await asyncio.to_thread(self.store.add_event, job_id, note, level="warn")
                 return
             if name not in self.loaded:
                 await self.pipeline.engine.add_adapter(name, path)

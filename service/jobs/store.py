@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, event, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from training.errors import NotFound
@@ -112,7 +113,10 @@ class Store:
         self.engine = create_engine(url)
         if url.startswith("sqlite"):
             _sqlite_pragmas(self.engine)
-        SQLModel.metadata.create_all(self.engine)
+        try:
+            SQLModel.metadata.create_all(self.engine)
+        except OperationalError:  # another process created the tables between the check and the CREATE
+            SQLModel.metadata.create_all(self.engine)
 
     @classmethod
     def open(cls, database_url: str | None, home: Path | None = None) -> Store:
