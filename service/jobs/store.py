@@ -50,6 +50,8 @@ class JobRecord(SQLModel, table=True):
     __tablename__ = "jobs"
     id: str = Field(primary_key=True)
     created_at: int = Field(index=True)
+    # Sub-second creation time: jobs run and list in creation order even within one second.
+    queued_at: float = Field(default_factory=time.time, index=True)
     status: str = Field(index=True)
     model: str
     training_file: str
@@ -209,11 +211,8 @@ class Store:
             if status:
                 q = q.where(JobRecord.status == status)
             if after and (ref := s.get(JobRecord, after)) is not None:
-                q = q.where(
-                    (col(JobRecord.created_at) < ref.created_at)
-                    | ((col(JobRecord.created_at) == ref.created_at) & (col(JobRecord.id) < ref.id))
-                )
-            q = q.order_by(col(JobRecord.created_at).desc(), col(JobRecord.id).desc()).limit(limit)
+                q = q.where(col(JobRecord.queued_at) < ref.queued_at)
+            q = q.order_by(col(JobRecord.queued_at).desc()).limit(limit)
             return list(s.exec(q))
 
     def update_job(self, job_id: str, **fields: Any) -> None:
@@ -248,7 +247,7 @@ class Store:
         )
         for _ in range(5):  # another worker may win a candidate; try the next one
             with Session(self.engine) as s:
-                q = select(JobRecord).where(claimable).order_by(col(JobRecord.created_at), col(JobRecord.id))
+                q = select(JobRecord).where(claimable).order_by(col(JobRecord.queued_at))
                 candidate = s.exec(q.limit(1)).first()
                 if candidate is None:
                     return None
