@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from service.background import free_port
 from tests.conftest import REPO
 from tests.service.test_fine_tuning_jobs import client, upload, wait_for
+
+# Two cold starts of `imprint serve` and of its worker (~30 s on 2 cores): outside the 2-minute fast tier.
+pytestmark = pytest.mark.slow
 
 
 def start_serve(adapter: Path, port: int, home: Path, log: Any) -> subprocess.Popen[bytes]:
