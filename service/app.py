@@ -7,7 +7,8 @@ error handlers, the start-up that builds the service state, and the route module
 
 Endpoints: ``POST /v1/chat/completions`` (plain and SSE), ``POST /v1/responses`` (plain and SSE),
 ``POST /v1/embeddings``, ``GET /v1/models`` and ``/v1/models/{id}``, ``POST /v1/adapters``,
-``POST /v1/kb/{name}/reindex``, ``GET /v1/kb/{name}/search``, and the open ``/healthz``, ``/readyz``,
+``POST /v1/kb/{name}/reindex``, ``GET /v1/kb/{name}/search``, the Files and fine-tuning jobs API
+(``/v1/files``, ``/v1/fine_tuning/jobs``; ``service.jobs``), and the open ``/healthz``, ``/readyz``,
 ``/metrics``. ``/docs``, ``/redoc`` and ``/openapi.json`` are behind the key unless ``docs: open`` (or off).
 Errors are OpenAI-shaped for every route (``service.errors``) and never show absolute server paths. Browsers
 may call from the ``cors_origins`` of the config (none by default).
@@ -26,10 +27,11 @@ from service.config import ServeConfig
 from service.deps import require_key
 from service.engines.base import Engine
 from service.errors import install_error_handlers
+from service.jobs.service import start_jobs
 from service.metrics import Metrics
 from service.middleware import BodyLimit
 from service.redact import PathRedactor, kb_roots
-from service.routes import adapters, chat, docs, embeddings, health, models, responses
+from service.routes import adapters, chat, docs, embeddings, files, fine_tuning, health, models, responses
 from service.routes import kb as kb_routes
 from service.state import ServiceState, start_state
 
@@ -59,10 +61,12 @@ def create_app(
         )
         app.state.imprint = state
         app.state.redactor = path_redactor(settings, state)
+        app.state.jobs = await start_jobs(settings, state.pipeline)
         try:
             yield
         finally:
             app.state.imprint = None
+            await app.state.jobs.close()
             await state.close()
 
     open_docs = settings.docs == "open"
@@ -77,8 +81,13 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.imprint = None
+    app.state.jobs = None
     app.state.redactor = path_redactor(settings)
-    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)  # type: ignore[arg-type]
+    app.add_middleware(
+        BodyLimit,  # type: ignore[arg-type]
+        limit=settings.max_request_bytes,
+        overrides={"/v1/files": settings.files_max_bytes},  # uploads stream to disk; their own limit
+    )
     if settings.cors_origins:  # outermost, so a preflight is answered before auth or the body limit
         app.add_middleware(
             CORSMiddleware,  # type: ignore[arg-type]
@@ -89,7 +98,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     keyed = [Depends(require_key)]
-    for module in (models, chat, responses, embeddings, adapters, kb_routes):
+    for module in (models, chat, responses, embeddings, adapters, kb_routes, files, fine_tuning):
         app.include_router(module.router, dependencies=keyed)
     if settings.docs == "keyed":
         app.include_router(docs.router, dependencies=keyed)

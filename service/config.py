@@ -137,6 +137,17 @@ class ServeConfig(Settings):
     shutdown_grace_s: float = Field(
         default=5.0, ge=0, description="on SIGTERM, how long in-flight requests may finish before they stop"
     )
+    # Fine-tuning jobs (service.jobs): the store, the worker imprint serve starts, upload limits.
+    database_url: str | None = Field(None, description="job store (default: SQLite at $IMPRINT_HOME/jobs.db)")
+    job_worker: bool = Field(True, description="start a job worker child process (false: `imprint worker`)")
+    job_concurrency: int | None = Field(
+        None, ge=1, le=64, description="jobs at once (default: 1, or 1 per GPU)"
+    )
+    job_poll_s: float = Field(1.0, gt=0, le=60, description="how often workers and the API look at the store")
+    job_lease_s: float = Field(
+        30.0, ge=2, le=3600, description="a job whose worker stopped renewing for this long is taken over"
+    )
+    files_max_bytes: int = Field(512 * 1024 * 1024, ge=1024, description="largest upload to POST /v1/files")
 
     @field_validator("api_keys", "adapters", "cors_origins", "exposed_kbs", "adapter_roots", mode="before")
     @classmethod

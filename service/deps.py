@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 
 from service.access import Action, Principal, authenticate, require_exposed_kb
 from service.config import ServeConfig
+from service.jobs.service import JobService
 from service.metrics import Metrics
 from service.pipeline import Pipeline
 from service.redact import PathRedactor
@@ -52,6 +53,16 @@ def get_pipeline(state: StateDep) -> Pipeline:
 
 
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
+
+
+def get_jobs(request: Request) -> JobService:
+    jobs: JobService | None = getattr(request.app.state, "jobs", None)
+    if jobs is None:
+        raise Unavailable("the service is still starting", code="starting")
+    return jobs
+
+
+JobsDep = Annotated[JobService, Depends(get_jobs)]
 
 
 async def get_principal(request: Request, settings: SettingsDep) -> Principal:

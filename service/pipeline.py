@@ -141,6 +141,9 @@ class Pipeline:
         self.engine = engine
         self.tokenizer = tokenizer
         self.adapters = {a.name: a for a in adapters}
+        # Fine-tuned model ids ("ft:BASE:imprint:SUFFIX:ID", with ':' that adapter names may not have) →
+        # their adapter; forced by name only, never routed to (service.jobs serves them).
+        self.aliases: dict[str, AdapterInfo] = {}
         self.kb = kb
         self.router = router or RouterConfig()
         self.semantic = semantic_matcher(kb, self.router)
@@ -171,6 +174,7 @@ class Pipeline:
             Model(id=a.model_id, description=f"adapter {a.name} alone (trained {a.created_at})")
             for a in self.adapters.values()
         ]
+        out += [Model(id=m, description=f"fine-tuned adapter {a.name}") for m, a in self.aliases.items()]
         return out
 
     def retrieval_kb(self, model: str) -> str | None:
@@ -206,6 +210,10 @@ class Pipeline:
         self.adapters[adapter.name] = adapter
         if self.semantic is not None:
             self.semantic.forget(adapter.name)  # a retrained version knows other questions
+
+    def add_alias(self, model_id: str, adapter: AdapterInfo) -> None:
+        """Serve ``adapter`` (already loaded in the engine) under ``model_id``."""
+        self.aliases[model_id] = adapter
 
     def _adapter(self, name: str | None) -> AdapterInfo:
         if not self.adapters:
@@ -245,6 +253,8 @@ class Pipeline:
         elif name == MODEL_ADAPTER or name.startswith(MODEL_ADAPTER + ":"):
             adapter = self._adapter(name.split(":", 1)[1] if ":" in name else None)
             plan = Plan(name, "adapter", "forced by model name", adapter, True, question)
+        elif name in self.aliases:
+            plan = Plan(name, "adapter", "fine-tuned model", self.aliases[name], True, question)
         elif name == MODEL_RAG:
             if self.kb is None:
                 raise InvalidInput(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,9 @@ from training.models import BaseLLM
 if TYPE_CHECKING:
     from training.dataset import TrainingSet
     from training.train_config import TrainConfig
+
+
+OnEvent = Callable[[str, dict[str, Any]], None]
 
 
 def say(msg: str) -> None:
@@ -46,6 +50,15 @@ class Setup:
     scheduler: Any
     steps_per_epoch: int
     total_steps: int
+    # Optional hooks (a job service drives them; ``imprint train`` leaves them off): events as
+    # (kind, data) — "metrics" after each step and each validated epoch end, "checkpoint" after a save —
+    # and a stop check polled after each step (True: checkpoint, then TrainingInterrupted).
+    on_event: OnEvent | None = None
+    should_stop: Callable[[], bool] | None = None
+
+    def emit(self, kind: str, data: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, data)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -80,14 +93,18 @@ def run_loop(
         progress.early_stop = stopper.to_dict()
         save_checkpoint(s.job, s.model, s.optimizer, progress, best)
         last_save = time.monotonic()
+        s.emit("checkpoint", {**progress.rows[-1], "path": str(s.job / "checkpoint")})
 
     try:
         while progress.step < s.total_steps:
             row = train_step(s, progress)
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_mean_token_accuracy']:.2f}")
             bar.update(1)
+            s.emit("metrics", {**row, "total_steps": s.total_steps})
             if progress.step % s.steps_per_epoch == 0 or progress.step == s.total_steps:
                 best = end_of_epoch(s, progress, stopper, best)
+                if s.valid_rows:
+                    s.emit("metrics", {**progress.rows[-1], "total_steps": s.total_steps})
                 if stopper.should_stop and progress.step < s.total_steps:
                     stopper.stopped_epoch = row["epoch"]
                     break
@@ -97,6 +114,7 @@ def run_loop(
                 ):
                     checkpoint()
             stop_now = cfg.stop_after_steps is not None and progress.step >= cfg.stop_after_steps
+            stop_now = stop_now or (s.should_stop is not None and s.should_stop())
             if stop_now and progress.step < s.total_steps:
                 checkpoint()
                 raise TrainingInterrupted(s.job, progress.step, s.total_steps)

@@ -27,7 +27,16 @@ from training.dataset import TrainingSet
 from training.early_stop import EarlyStopping
 from training.encoding import Encoded
 from training.hparams import BASE_LEARNING_RATE, Hyperparameters
-from training.loop import Setup, keep_best_weights, run_loop, say, snapshot, train_on, valid_accuracy
+from training.loop import (
+    OnEvent,
+    Setup,
+    keep_best_weights,
+    run_loop,
+    say,
+    snapshot,
+    train_on,
+    valid_accuracy,
+)
 from training.models import BaseLLM
 from training.raft import Search
 from training.train_config import TrainConfig
@@ -52,11 +61,21 @@ __all__ = ["ConfigError", "TrainConfig", "TrainingInterrupted", "job_config", "t
 # ── the recipe ─────────────────────────────────────────────────────────────────────────────────────────────
 
 
-def train(cfg: TrainConfig, *, search: Search | None = None) -> Path:
+def train(
+    cfg: TrainConfig,
+    *,
+    search: Search | None = None,
+    on_event: OnEvent | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Path:
     """Run (or resume) a fine-tuning job and return the published adapter folder.
 
     ``search`` (question → retrieved hits) is required when ``cfg.kb`` is set: the caller builds it from
     the knowledge base (``imprint train --kb`` does), because training never opens a knowledge base.
+    ``on_event(kind, data)`` (optional) hears "job" (the job folder), "hyperparameters" (values and
+    reasons), "metrics" (each step, each validated epoch end), "checkpoint" (a resumable save) and
+    "saved" (the published adapter); ``should_stop()`` (optional), polled after each step, stops the job
+    with a checkpoint (``TrainingInterrupted``), as Ctrl-C does.
     """
     from training.checkpoint import finish_job
     from training.threads import configure_cpu
@@ -65,14 +84,20 @@ def train(cfg: TrainConfig, *, search: Search | None = None) -> Path:
     cfg = job_config(cfg)
     require_search(cfg, search)
     job = open_job(cfg)
+    if on_event is not None:
+        on_event("job", {"job": job.name, "resumed": bool(cfg.resume)})
     started = time.monotonic()
     # setup
     s = setup(cfg, job, search)
+    s.on_event, s.should_stop = on_event, should_stop
+    s.emit("hyperparameters", hyperparameter_event(s))
     say(f"cpu: {cpu.describe()}")
     progress, best = restore(s) if cfg.resume else (Progress(), None)
     setup_seconds = time.monotonic() - started
     # loop
     progress, best, stopper = run_loop(s, progress, best)
+    if should_stop is not None and should_stop():  # stopped on the last step: publish nothing
+        raise TrainingInterrupted(job, progress.step, s.total_steps)
     if stopper.patience and best is not None and stopper.best_epoch != progress.rows[-1]["epoch"]:
         keep_best_weights(s.model, best)  # early stopping on: the best epoch's weights, not the last
     memorization = check_memorization(s)
@@ -80,6 +105,7 @@ def train(cfg: TrainConfig, *, search: Search | None = None) -> Path:
     metrics = summarize(s, progress, stopper, wall=time.monotonic() - started, setup=setup_seconds)
     output = save_adapter(s, progress.rows, metrics, stopper, memorization)
     finish_job(job, output)
+    s.emit("saved", {"path": str(output), **metrics})
     say(
         f"adapter written to {output} ({metrics['steps']} steps, {metrics['wall_seconds']} s: "
         f"setup {metrics['setup_seconds']}, steps {metrics['loop_seconds']}, "
@@ -87,6 +113,18 @@ def train(cfg: TrainConfig, *, search: Search | None = None) -> Path:
         f"valid accuracy {metrics['valid_mean_token_accuracy']})"
     )
     return output
+
+
+def hyperparameter_event(s: Setup) -> dict[str, Any]:
+    keys = ("n_epochs", "batch_size", "learning_rate_multiplier", "learning_rate")
+    return {
+        **{k: getattr(s.hp, k) for k in keys},
+        "reasons": {k: s.hp.reasons[k] for k in keys},
+        "train_examples": len(s.train_rows),
+        "valid_examples": len(s.valid_rows),
+        "trained_tokens_per_epoch": sum(r.trained for r in s.train_rows),
+        "total_steps": s.total_steps,
+    }
 
 
 def check_memorization(s: Setup) -> dict[str, Any]:

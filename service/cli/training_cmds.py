@@ -60,6 +60,10 @@ def train_cmd(
     ),
     resume: str = typer.Option(None, "--resume", help="job id under $IMPRINT_HOME/jobs, or 'last'"),
     stop_after_steps: int = typer.Option(None, "--stop-after-steps", help="stop early (resumable)"),
+    service_url: str = typer.Option(
+        None, "--service-url", help="submit to this Imprint service as a fine-tuning job instead"
+    ),
+    api_key: str = typer.Option(None, "--api-key", envvar="IMPRINT_API_KEY", help="with --service-url"),
     config: Path = CONFIG,
 ) -> None:
     """Fine-tune a LoRA adapter on chat JSONL (auto hyperparameters like OpenAI/Foundry)."""
@@ -68,6 +72,18 @@ def train_cmd(
 
     if training_file is None and resume is None and config is None:
         raise ConfigError("training_file: missing — pass --training-file FILE (or --resume JOB)")
+    if service_url:
+        from service.cli.jobs_cmds import remote_job, train_on_service
+
+        files = {"training_file": training_file, "validation_file": validation_file}
+        body = remote_job(
+            dict(base_model=base_model, n_epochs=n_epochs, batch_size=batch_size, suffix=suffix, seed=seed,
+                 learning_rate_multiplier=learning_rate_multiplier),
+            dict(kb=kb, reading_examples=reading_examples, augment=augment, lora_r=lora_r),
+        )  # fmt: skip
+        files = {k: v for k, v in files.items() if v}
+        typer.echo(train_on_service(service_url, api_key, files, body))
+        return
     cfg = TrainConfig.load(
         config,
         training_file=training_file or ("-" if resume else None),
