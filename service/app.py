@@ -6,7 +6,8 @@ error handlers, the start-up that builds the service state, and the route module
         print(c.chat.completions.create(model='imprint', messages=[{'role': 'user', 'content': 'hi'}]))"
 
 Endpoints: ``POST /v1/chat/completions`` (plain and SSE), ``POST /v1/responses`` (plain and SSE),
-``POST /v1/embeddings``, ``GET /v1/models`` and ``/v1/models/{id}``, ``POST /v1/adapters``,
+``POST /v1/embeddings``, ``GET /v1/models`` and ``/v1/models/{id}``, ``POST /v1/adapters``, the adapter
+registry (``GET /v1/adapters``, ``…/{name}/promote``, ``…/rollback``, ``…/staleness``; ``service.lifecycle``),
 ``POST /v1/kb/{name}/reindex``, ``GET /v1/kb/{name}/search``, the Files and fine-tuning jobs API
 (``/v1/files``, ``/v1/fine_tuning/jobs``; ``service.jobs``), and the open ``/healthz``, ``/readyz``,
 ``/metrics``. ``/docs``, ``/redoc`` and ``/openapi.json`` are behind the key unless ``docs: open`` (or off).
@@ -28,10 +29,22 @@ from service.deps import require_key
 from service.engines.base import Engine
 from service.errors import install_error_handlers
 from service.jobs.service import start_jobs
+from service.lifecycle.service import start_lifecycle
 from service.metrics import Metrics
 from service.middleware import BodyLimit
 from service.redact import PathRedactor, kb_roots
-from service.routes import adapters, chat, docs, embeddings, files, fine_tuning, health, models, responses
+from service.routes import (
+    adapter_versions,
+    adapters,
+    chat,
+    docs,
+    embeddings,
+    files,
+    fine_tuning,
+    health,
+    models,
+    responses,
+)
 from service.routes import kb as kb_routes
 from service.state import ServiceState, start_state
 
@@ -62,10 +75,12 @@ def create_app(
         app.state.imprint = state
         app.state.redactor = path_redactor(settings, state)
         app.state.jobs = await start_jobs(settings, state.pipeline)
+        app.state.lifecycle = await start_lifecycle(settings, app.state.jobs)
         try:
             yield
         finally:
             app.state.imprint = None
+            await app.state.lifecycle.close()
             await app.state.jobs.close()
             await state.close()
 
@@ -82,6 +97,7 @@ def create_app(
     app.state.metrics = Metrics()
     app.state.imprint = None
     app.state.jobs = None
+    app.state.lifecycle = None
     app.state.redactor = path_redactor(settings)
     app.add_middleware(
         BodyLimit,  # type: ignore[arg-type]
@@ -98,7 +114,17 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     keyed = [Depends(require_key)]
-    for module in (models, chat, responses, embeddings, adapters, kb_routes, files, fine_tuning):
+    for module in (
+        models,
+        chat,
+        responses,
+        embeddings,
+        adapters,
+        adapter_versions,
+        kb_routes,
+        files,
+        fine_tuning,
+    ):
         app.include_router(module.router, dependencies=keyed)
     if settings.docs == "keyed":
         app.include_router(docs.router, dependencies=keyed)

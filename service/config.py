@@ -148,6 +148,14 @@ class ServeConfig(Settings):
         30.0, ge=2, le=3600, description="a job whose worker stopped renewing for this long is taken over"
     )
     files_max_bytes: int = Field(512 * 1024 * 1024, ge=1024, description="largest upload to POST /v1/files")
+    # The adapter lifecycle's eval gate (service.lifecycle.gate).
+    gate_tolerance: float = Field(
+        0.0, ge=0, le=1, description="how much lower a kind's score may be and still count as not worse"
+    )
+    gate_pass_score: float = Field(
+        0.8, ge=0, le=1, description="score on every kind a name's first version needs to be promoted"
+    )
+    gate_max_tokens: int = Field(64, ge=1, le=4096, description="new tokens per gate question")
 
     @field_validator("api_keys", "adapters", "cors_origins", "exposed_kbs", "adapter_roots", mode="before")
     @classmethod

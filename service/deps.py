@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from service.access import Action, Principal, authenticate, require_exposed_kb
 from service.config import ServeConfig
 from service.jobs.service import JobService
+from service.lifecycle.service import Lifecycle
 from service.metrics import Metrics
 from service.pipeline import Pipeline
 from service.redact import PathRedactor
@@ -63,6 +64,16 @@ def get_jobs(request: Request) -> JobService:
 
 
 JobsDep = Annotated[JobService, Depends(get_jobs)]
+
+
+def get_lifecycle(request: Request) -> Lifecycle:
+    life: Lifecycle | None = getattr(request.app.state, "lifecycle", None)
+    if life is None:
+        raise Unavailable("the service is still starting", code="starting")
+    return life
+
+
+LifecycleDep = Annotated[Lifecycle, Depends(get_lifecycle)]
 
 
 async def get_principal(request: Request, settings: SettingsDep) -> Principal:

@@ -144,6 +144,9 @@ class Pipeline:
         # Fine-tuned model ids ("ft:BASE:imprint:SUFFIX:ID", with ':' that adapter names may not have) →
         # their adapter; forced by name only, never routed to (service.jobs serves them).
         self.aliases: dict[str, AdapterInfo] = {}
+        # Adapter name → training questions whose memorised answer documents now contradict (the staleness
+        # report, service.lifecycle.staleness): the router answers those from the documents.
+        self.stale: dict[str, set[str]] = {}
         self.kb = kb
         self.router = router or RouterConfig()
         self.semantic = semantic_matcher(kb, self.router)
@@ -318,6 +321,9 @@ class Pipeline:
         sem = semantic[candidates.index(knowledge)] if semantic and knowledge else None
         adapter = self.adapters[knowledge.name] if knowledge else None
         d: RouteDecision = decide(question, hits, knowledge, self.router, sem)
+        if adapter is not None and d.route == "adapter" and hits and self.is_stale(adapter, d.details):
+            d.route, d.reason = "context", "stale: documents changed the adapter's answer since training"
+            d.hits = hits[: self.router.max_context_hits]
         if failed:
             d.details["retrieval_error"] = failed
         if adapter is not None and self.semantic is not None:
@@ -341,6 +347,10 @@ class Pipeline:
             retrieved=list(hits),
             asked_as=asked_as,
         )
+
+    def is_stale(self, adapter: AdapterInfo, details: dict[str, Any]) -> bool:
+        stale = self.stale.get(adapter.name)
+        return bool(stale) and details.get("knowledge_question") in stale
 
     def use_context(self, plan: Plan, hits: Sequence[Any], reason: str) -> None:
         """Re-route ``plan`` to answer from ``hits`` (its adapter reads them; the base model without one)."""
@@ -400,7 +410,7 @@ class Pipeline:
         greedy = req.top_p == 0
         return GenerationRequest(
             prompt_ids=plan.prompt_ids,
-            adapter=plan.adapter.name if plan.adapter else None,
+            adapter=(plan.adapter.served_as or plan.adapter.name) if plan.adapter else None,
             max_tokens=self._room(plan, req.token_limit(self.default_max_tokens)),
             temperature=0.0 if greedy else sampling_temperature(req.temperature),
             top_p=1.0 if greedy or req.top_p is None else req.top_p,

@@ -56,6 +56,9 @@ class AdapterInfo(BaseModel):
     # ("missed": the router never trusts it on them) and the calibrated answer-confidence threshold.
     memorization: dict[str, Any] = Field(default_factory=dict)
     path: Path = Field(default=Path(), exclude=True)
+    # The engine's name for this folder when it is one version of a registry name ("family.v3" serves
+    # "family"): each version loads under its own engine name, so a promotion switches whole versions.
+    served_as: str | None = Field(default=None, exclude=True)
 
     @property
     def model_id(self) -> str:

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.jobs.store import CheckpointRecord, EventRecord, FileRecord, JobRecord
 
 Auto = Literal["auto"]
-FILE_PURPOSES = ("fine-tune", "fine-tune-results")
-UPLOAD_PURPOSES = ("fine-tune",)
+FILE_PURPOSES = ("fine-tune", "fine-tune-results", "user_data")
+UPLOAD_PURPOSES = ("fine-tune", "user_data")  # user_data: e.g. an eval gate's questions (not chat data)
 
 
 class Hyperparameters(BaseModel):
@@ -52,6 +52,11 @@ class ImprintJobOptions(BaseModel):
     memorization_check: int | None = None
     lr_schedule: Literal["constant", "linear"] | None = None
     step_tokens: int | None = None
+    # The adapter lifecycle (service.lifecycle.gate): the registry name this job would update, the questions
+    # that judge it, and when to promote it.
+    adapter: str | None = Field(None, max_length=64)
+    eval_file: str | None = Field(None, max_length=200)
+    promote: Literal["if_better", "always", "never"] | None = None
 
 
 class CreateJobRequest(BaseModel):
@@ -110,6 +115,7 @@ def job_object(job: JobRecord) -> dict[str, Any]:
         "metadata": job.meta,
         "integrations": [],
         "user_provided_suffix": job.suffix,
+        "imprint": job.imprint or None,  # the job's Imprint options and, once judged, the eval gate's verdict
     }
 
 

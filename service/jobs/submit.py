@@ -16,6 +16,7 @@ from typing import Any
 
 from service.jobs.objects import CreateJobRequest
 from service.jobs.store import FileRecord, JobRecord, Store, new_id, now
+from service.lifecycle.gate import LIFECYCLE_KEYS, check_options
 from training.config import ConfigError
 from training.errors import InvalidInput
 
@@ -38,6 +39,8 @@ def create_job(store: Store, req: CreateJobRequest) -> JobRecord:
     if validation is not None:
         check_data(validation, "validation_file", base, cfg.max_seq_len)
     check_kb(cfg.kb)
+    if req.imprint is not None:
+        check_options(store, req.imprint.model_dump(exclude_none=True))
     job_id = new_id("ftjob")
     hp, _ = req.chosen_hyperparameters()
     job = JobRecord(
@@ -141,7 +144,7 @@ def job_train_values(
         **{k: hyperparameters.get(k, "auto") for k in HYPERPARAMETERS},
         "seed": seed,
         "suffix": suffix,
-        **imprint,
+        **{k: v for k, v in imprint.items() if k not in LIFECYCLE_KEYS},  # the gate's, not training's
     }
 
 

@@ -57,7 +57,8 @@ async def upload_file(
 ) -> dict[str, Any]:
     if purpose not in UPLOAD_PURPOSES:
         raise InvalidInput(
-            f"purpose: {purpose!r} is not supported here; upload fine-tuning data with purpose 'fine-tune'",
+            f"purpose: {purpose!r} is not supported here; upload fine-tuning data with purpose 'fine-tune' "
+            "(or an eval gate's questions with 'user_data')",
             param="purpose",
             code="invalid_purpose",
         )
@@ -66,7 +67,8 @@ async def upload_file(
     filename = Path(file.filename or "upload.jsonl").name[:255]
     size = await asyncio.to_thread(save_upload, file.file, target)
     try:
-        await asyncio.to_thread(check_training_data, target, filename)
+        if purpose == "fine-tune":  # other purposes are checked by what uses them (an eval gate's questions)
+            await asyncio.to_thread(check_training_data, target, filename)
     except InvalidInput:
         target.unlink(missing_ok=True)
         raise
