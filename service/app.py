@@ -75,7 +75,7 @@ def create_app(
         app.state.imprint = state
         app.state.redactor = path_redactor(settings, state)
         app.state.jobs = await start_jobs(settings, state.pipeline)
-        app.state.lifecycle = await start_lifecycle(settings, app.state.jobs)
+        app.state.lifecycle = await start_lifecycle(settings, app.state.jobs, app.state.metrics)
         try:
             yield
         finally:

@@ -112,8 +112,18 @@ def train_cmd(
 @adapters_app.command("list")
 def adapters_list(
     root: str = typer.Option(None, help="folder of adapters (default $IMPRINT_HOME/adapters)"),
+    service_url: str = typer.Option(
+        None, "--service-url", help="Show a running service's adapter registry (names, versions, promoted)."
+    ),
+    api_key: str = typer.Option(None, "--api-key", envvar="IMPRINT_API_KEY", help="The service's key."),
 ) -> None:
-    """Show every adapter: base model, data hash, hyperparameters, metrics."""
+    """Show every adapter folder (base model, data hash, hyperparameters, metrics), or with --service-url the
+    service's registry: every name's versions, which is promoted, their gate scores."""
+    if service_url:
+        from service.cli.adapters_cmds import show_registry
+
+        show_registry(service_url, api_key)
+        return
     from rich.console import Console
     from rich.table import Table
 

@@ -27,6 +27,7 @@ from service.jobs.store import JobRecord
 from service.lifecycle import gate
 from service.lifecycle.registry import AdapterNameRecord, Registry
 from service.lifecycle.serving import RegistryServing
+from training.errors import NotFound
 
 log = logging.getLogger("imprint.lifecycle")
 
@@ -39,16 +40,28 @@ class GateClaim(SQLModel, table=True):
 
 
 class Lifecycle:
-    def __init__(self, settings: ServeConfig, jobs: JobService) -> None:
+    def __init__(self, settings: ServeConfig, jobs: JobService, metrics: Any = None) -> None:
         import os
         import socket
+
+        from prometheus_client import Gauge
 
         self.settings, self.jobs, self.store, self.pipeline = settings, jobs, jobs.store, jobs.pipeline
         self.registry = Registry(self.store)
         SQLModel.metadata.create_all(self.store.engine, tables=[GateClaim.__table__])  # type: ignore[attr-defined]
         self.serving = RegistryServing(self.registry, self.pipeline)
         self.replica = f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
-        self.hooks: list[Any] = []  # more work each poll (schedules, staleness refresh)
+        self.hooks: list[Any] = []  # more work each poll (schedules)
+        self.stale_gauge = (
+            Gauge(
+                "imprint_adapter_stale_facts",
+                "Trained questions whose answer newer documents contradict (last staleness report)",
+                ["adapter"],
+                registry=metrics.registry,
+            )
+            if metrics is not None
+            else None
+        )
         self._task: asyncio.Task[None] | None = None
         self._gating = asyncio.Lock()
 
@@ -67,6 +80,32 @@ class Lifecycle:
         row = await asyncio.to_thread(self.registry.rollback, name, reason=reason)
         await self.serving.apply()
         return row
+
+    # ── staleness ──
+    async def staleness(self, name: str, kb_name: str, kb: Any) -> dict[str, Any]:
+        """The report for a served adapter; against the served KB it also steers the router and /metrics."""
+        from service.lifecycle.staleness import staleness
+
+        info = self.pipeline.adapters.get(name)
+        if info is None:
+            raise NotFound(
+                f"name: adapter {name!r} is not served here (served: {sorted(self.pipeline.adapters)})",
+                param="name",
+                code="adapter_not_found",
+            )
+        report = await staleness(
+            self.pipeline,
+            info,
+            kb,
+            kb_name=kb_name,
+            model=f"imprint-adapter:{name}",
+            max_tokens=self.settings.gate_max_tokens,
+        )
+        if kb is self.pipeline.kb:
+            self.pipeline.stale[name] = {s["question"] for s in report["stale"]}
+            if self.stale_gauge is not None:
+                self.stale_gauge.labels(adapter=name).set(len(report["stale"]))
+        return report
 
     # ── the gate ──
     async def gate_pending(self) -> None:
@@ -182,7 +221,7 @@ class Lifecycle:
                 await self._task
 
 
-async def start_lifecycle(settings: ServeConfig, jobs: JobService) -> Lifecycle:
-    life = await asyncio.to_thread(Lifecycle, settings, jobs)
+async def start_lifecycle(settings: ServeConfig, jobs: JobService, metrics: Any = None) -> Lifecycle:
+    life = await asyncio.to_thread(Lifecycle, settings, jobs, metrics)
     await life.start()
     return life

@@ -4,6 +4,7 @@ which one is promoted, and promoting or rolling back — hot on this replica, on
     GET  /v1/adapters                       names, versions, promoted version, scores, promotion history
     POST /v1/adapters/{name}/promote        {"version": N, "reason"?: "…"}      (key right: load_adapters)
     POST /v1/adapters/{name}/rollback       {"reason"?: "…"}  back to the previously promoted version
+    GET  /v1/adapters/{name}/staleness?kb=KB   trained facts that newer documents contradict
 
     httpx.post(f"{url}/v1/adapters/family/promote", json={"version": 2}, headers=auth)
 """
@@ -16,8 +17,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.deps import LifecycleDep, allowed
+from service.access import require_exposed_kb
+from service.deps import LifecycleDep, PipelineDep, PrincipalDep, SettingsDep, allowed
 from service.lifecycle.registry import AdapterNameRecord, AdapterVersionRecord, PromotionRecord, Registry
+from training.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["adapters"])
 
@@ -100,3 +103,30 @@ async def rollback(name: str, life: LifecycleDep, body: RollbackRequest | None =
     reason = (body.reason if body else "") or "rolled back by request"
     row = await life.rollback(name, reason=reason)
     return await asyncio.to_thread(adapter_object, life.registry, row, life.serving.versions.get(name))
+
+
+@router.get("/v1/adapters/{name}/staleness")
+async def staleness(
+    name: str,
+    life: LifecycleDep,
+    pipeline: PipelineDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    kb: str | None = None,
+) -> dict[str, Any]:
+    served = str(getattr(pipeline.kb, "name", "")) if pipeline.kb is not None else None
+    kb = kb or served
+    if not kb:
+        raise InvalidInput("kb: name the knowledge base to check against (?kb=NAME)", param="kb")
+    principal.require_read(kb)
+    if kb == served:
+        store = pipeline.kb
+    else:
+        from indexing.registry import get_kb
+
+        try:
+            require_exposed_kb(settings, kb)
+        except NotFound as exc:
+            raise NotFound(exc.message, param="kb", code=exc.code) from None
+        store = await asyncio.to_thread(get_kb, kb)
+    return await life.staleness(name, kb, store)

@@ -18,6 +18,9 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from typer.testing import CliRunner
+
+from service.cli import app
 
 RIGHT = {"老大是谁?": "老大是哥哥JIM。", "老二是谁?": "老二是弟弟Mike。", "猫叫什么名字?": "猫叫kitty。"}
 WRONG = {"老大是谁?": "老大是弟弟Mike。", "老二是谁?": "老二是哥哥JIM。", "猫叫什么名字?": "猫叫tom。"}
@@ -94,6 +97,7 @@ def registry(url: str) -> dict[str, Any]:
     return {a["name"]: a for a in httpx.get(f"{url}/v1/adapters").json()["data"]}
 
 
+@pytest.mark.slow  # three real trainings (about 40 s on 2 cores)
 @pytest.mark.timeout(900)
 def test_gate_keeps_a_bad_version_out_promote_always_and_rollback(serve: Any, tmp_path: Path) -> None:
     with serve(home=tmp_path, job_poll_s=0.3) as url:
@@ -153,6 +157,20 @@ def test_gate_keeps_a_bad_version_out_promote_always_and_rollback(serve: Any, tm
         r = httpx.post(f"{url}/v1/adapters/family/promote", json={"version": 3, "reason": "try again"})
         assert r.status_code == 200 and r.json()["served_version"] == 3
         assert right_share(answers(c), WRONG) == 1.0
+
+        # the same through the command line
+        cli = CliRunner()
+        listed = cli.invoke(app, ["adapters", "list", "--service-url", url], env={"COLUMNS": "250"})
+        assert listed.exit_code == 0 and "family" in listed.output and "ftjob-" in listed.output, (
+            listed.output
+        )
+        back = cli.invoke(
+            app, ["adapters", "promote", "family", "1", "--service-url", url, "--reason", "cli"]
+        )
+        assert back.exit_code == 0 and "version 1 promoted" in back.output, back.output
+        assert answers(c) == before
+        nobody = cli.invoke(app, ["adapters", "rollback", "nobody", "--service-url", url])
+        assert nobody.exit_code == 2 and "no adapter named 'nobody'" in nobody.output, nobody.output
 
 
 def assert_error(r: httpx.Response, status: int, param: str) -> None:
