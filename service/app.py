@@ -8,11 +8,11 @@ error handlers, the start-up that builds the service state, and the route module
 Endpoints: ``POST /v1/chat/completions`` (plain and SSE), ``POST /v1/responses`` (plain and SSE),
 ``POST /v1/embeddings``, ``GET /v1/models`` and ``/v1/models/{id}``, ``POST /v1/adapters``, the adapter
 registry (``GET /v1/adapters``, ``…/{name}/promote``, ``…/rollback``, ``…/staleness``; ``service.lifecycle``),
-``POST /v1/kb/{name}/reindex``, ``GET /v1/kb/{name}/search``, the Files and fine-tuning jobs API
-(``/v1/files``, ``/v1/fine_tuning/jobs``; ``service.jobs``), and the open ``/healthz``, ``/readyz``,
-``/metrics``. ``/docs``, ``/redoc`` and ``/openapi.json`` are behind the key unless ``docs: open`` (or off).
-Errors are OpenAI-shaped for every route (``service.errors``) and never show absolute server paths. Browsers
-may call from the ``cors_origins`` of the config (none by default).
+``/v1/schedules`` (retraining as jobs), ``POST /v1/kb/{name}/reindex``, ``GET /v1/kb/{name}/search``, the
+Files and fine-tuning jobs API (``/v1/files``, ``/v1/fine_tuning/jobs``; ``service.jobs``), and the open
+``/healthz``, ``/readyz``, ``/metrics``. ``/docs``, ``/redoc`` and ``/openapi.json`` are behind the key
+unless ``docs: open`` (or off). Errors are OpenAI-shaped for every route (``service.errors``) and never show
+absolute server paths. Browsers may call from the ``cors_origins`` of the config (none by default).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from service.routes import (
     health,
     models,
     responses,
+    schedules,
 )
 from service.routes import kb as kb_routes
 from service.state import ServiceState, start_state
@@ -124,6 +125,7 @@ def create_app(
         kb_routes,
         files,
         fine_tuning,
+        schedules,
     ):
         app.include_router(module.router, dependencies=keyed)
     if settings.docs == "keyed":

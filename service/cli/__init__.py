@@ -24,7 +24,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from service.cli import adapters_cmds, index_cmds, jobs_cmds, serve_cmds, training_cmds  # noqa: F401 — register the commands
+from service.cli import (  # noqa: F401 — register the commands
+    adapters_cmds,
+    index_cmds,
+    jobs_cmds,
+    schedule_cmds,
+    serve_cmds,
+    training_cmds,
+)
 from service.cli._app import app
 
 __all__ = ["app"]

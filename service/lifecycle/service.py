@@ -24,7 +24,7 @@ from sqlmodel import Field, Session, SQLModel
 from service.config import ServeConfig
 from service.jobs.service import JobService
 from service.jobs.store import JobRecord
-from service.lifecycle import gate
+from service.lifecycle import gate, schedules
 from service.lifecycle.registry import AdapterNameRecord, Registry
 from service.lifecycle.serving import RegistryServing
 from training.errors import NotFound
@@ -51,7 +51,8 @@ class Lifecycle:
         SQLModel.metadata.create_all(self.store.engine, tables=[GateClaim.__table__])  # type: ignore[attr-defined]
         self.serving = RegistryServing(self.registry, self.pipeline)
         self.replica = f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
-        self.hooks: list[Any] = []  # more work each poll (schedules)
+        schedules.create_tables(self.store.engine)
+        self.hooks: list[Any] = [lambda: schedules.run_due(self)]  # more work each poll
         self.stale_gauge = (
             Gauge(
                 "imprint_adapter_stale_facts",
