@@ -322,7 +322,10 @@ class Pipeline:
         adapter = self.adapters[knowledge.name] if knowledge else None
         d: RouteDecision = decide(question, hits, knowledge, self.router, sem)
         if adapter is not None and d.route == "adapter" and hits and self.is_stale(adapter, d.details):
-            d.route, d.reason = "context", "stale: documents changed the adapter's answer since training"
+            d.route, d.reason = (
+                "adapter+context",
+                "stale: documents changed the adapter's answer since training",
+            )
             d.hits = hits[: self.router.max_context_hits]
         if failed:
             d.details["retrieval_error"] = failed

@@ -64,7 +64,8 @@ def retrain_cmd(
     once: bool = typer.Option(False, "--once", help="Run one check now and exit."),
     config: Path = CONFIG,
 ) -> None:
-    """Retrain when the training file changes (by sha256) into a new version, then hot-load it."""
+    """Retrain when the training file changes (by sha256) into a new version, then hot-load it (standalone;
+    on a service, `imprint schedule add` makes gated jobs instead)."""
     from deploy.retrain import RetrainConfig, run_once, run_scheduler
 
     cfg = RetrainConfig.load(

@@ -2,8 +2,9 @@
 
 For each question the adapter was trained on (``imprint.json`` → ``knowledge``), the knowledge base is
 searched; documents modified after the adapter was trained that are about the question (they name at least
-``MIN_COVERAGE`` of its content words) are read by the base model through the serving pipeline (the
-question + that one document, the ``context`` route), and the facts of that answer — numbers and Latin-letter
+``MIN_COVERAGE`` of its content words) are read through the serving pipeline (the question + that one
+document, answered by the adapter reading it as the router's ``adapter+context`` route does), and the facts
+of that answer — numbers and Latin-letter
 names/values (``training.text.values``) — are compared with the adapter's own answer:
 
 - ``stale``: the document's answer states a fact the trained answer does not, and the trained answer states
@@ -22,12 +23,14 @@ The router answers stale questions from the documents (``Pipeline.stale``), and 
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime
 from typing import Any
 
 from training.text import is_abstention, lexical_coverage, values
 
 MIN_COVERAGE = 0.5
+CITATION = re.compile(r"\[\d+\]")
 
 
 def _time(text: str | None) -> datetime | None:
@@ -73,8 +76,11 @@ async def ask(pipeline: Any, model: str, question: str, max_tokens: int) -> str:
     return result.text
 
 
-async def document_answer(pipeline: Any, question: str, hit: Any, max_tokens: int) -> str:
-    """The base model's answer to ``question`` from this one document (the context route, no adapter)."""
+async def document_answer(
+    pipeline: Any, question: str, hit: Any, max_tokens: int, adapter: Any = None
+) -> str:
+    """The answer to ``question`` from this one document: the adapter reading it (the adapter+context route,
+    what the router does with a newer document; a RAFT-trained adapter reads contexts), or the base model."""
     from service.pipeline import MODEL_RAG, Plan
     from service.schema import ChatCompletionRequest
 
@@ -84,7 +90,7 @@ async def document_answer(pipeline: Any, question: str, hit: Any, max_tokens: in
         max_tokens=max_tokens,
         temperature=0,
     )
-    plan = Plan(MODEL_RAG, "context", "staleness check", None, True, question)
+    plan = Plan(MODEL_RAG, "context", "staleness check", adapter, True, question)
     plan.chat = [{"role": "user", "content": question}]
     pipeline.use_context(plan, [hit], "staleness check")
     result = await pipeline.engine.generate(pipeline.generation_request(plan, req))
@@ -120,7 +126,7 @@ async def staleness(
         trained = await ask(pipeline, model, question, max_tokens)
         verdicts = []
         for hit in fresh:
-            doc = await document_answer(pipeline, question, hit, max_tokens)
+            doc = await document_answer(pipeline, question, hit, max_tokens, adapter)
             verdicts.append((compare(trained, doc), doc, hit))
         found = next((v for v in verdicts if v[0] == "stale"), None)
         if found is not None:
