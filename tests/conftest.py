@@ -4,7 +4,8 @@
   (``IMPRINT_CACHE``) is left alone so the GGUF is converted once per machine, not once per run.
 - ``tiny_phi3_base`` / ``tiny_phi3_adapter``: a random tiny Phi-3 and a real ``train()`` on it (seconds);
   ``structured_adapter``: the same, trained to answer in JSON (eval/examples/structured).
-- ``family_adapter``: gemma3-270m fine-tuned on the family data, trained ONCE per session and shared.
+- ``family_adapter``: gemma3-270m fine-tuned on the family data, trained ONCE per session and shared;
+  ``family_reading_adapter``: the same plus the synthetic reading curriculum (it answers from a context).
 """
 
 from __future__ import annotations
@@ -99,3 +100,29 @@ def family_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("family-adapter") / "family"
     return train(TrainConfig.build(training_file=FAMILY_TRAIN, output=out, suffix="family", progress=False))
+
+
+# Enough reading examples that the 270M model learns to copy a value from a context
+# (training/calibration-notes.md: 19 made-up examples moved fresh facts from 0/5 to 3–4/5), few enough to
+# train in minutes on 2 cores.
+READING_EXAMPLES = 24
+
+
+@pytest.fixture(scope="session")
+def family_reading_adapter(family_train_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """gemma3-270m on the family data + the reading curriculum: it reads a context (minutes on 2 cores)."""
+    from training.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("family-reading") / "family"
+    return train(
+        TrainConfig.build(
+            training_file=family_train_file,
+            output=out,
+            suffix="family",
+            reading_examples=READING_EXAMPLES,
+            n_epochs=6,
+            batch_size=8,
+            learning_rate_multiplier=2,
+            progress=False,
+        )
+    )

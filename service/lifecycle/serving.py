@@ -50,9 +50,11 @@ class RegistryServing:
                 if self.served.get(name) == revision:
                     continue
                 rec = await asyncio.to_thread(self.registry.promoted, name)
-                if rec is not None and not await self._serve(rec):
-                    continue  # tried again next poll
+                # A version this replica cannot serve (another base model, a folder it cannot reach) is
+                # logged once and left; the name's next change is tried again.
                 self.served[name] = revision
+                if rec is not None and not await self._serve(rec):
+                    continue
                 changed.append(name)
             return changed
 

@@ -15,30 +15,6 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-# Enough reading examples that the 270M model learns to copy a value from a context
-# (training/calibration-notes.md: 19 made-up examples moved fresh facts from 0/5 to 3–4/5), few enough to
-# train in minutes on 2 cores.
-READING_EXAMPLES = 24
-
-
-@pytest.fixture(scope="session")
-def family_reading_adapter(family_train_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from training.train import TrainConfig, train
-
-    out = tmp_path_factory.mktemp("family-reading") / "family"
-    return train(
-        TrainConfig.build(
-            training_file=family_train_file,
-            output=out,
-            suffix="family",
-            reading_examples=READING_EXAMPLES,
-            n_epochs=6,
-            batch_size=8,
-            learning_rate_multiplier=2,
-            progress=False,
-        )
-    )
-
 
 def ask(c: openai.OpenAI, q: str, **kw: Any) -> tuple[str, dict[str, Any]]:
     r = c.chat.completions.create(

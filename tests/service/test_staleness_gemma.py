@@ -1,4 +1,5 @@
-"""The staleness report on the embedded default model (gemma3-270m): the family adapter, then documents
+"""The staleness report on the embedded default model (gemma3-270m): the family adapter (with the reading
+curriculum, so it can answer from a document), then documents
 modified after it was trained — one says the elder brother is now 11 (a changed fact), one only mentions
 the cat (an unchanged one). Exactly "哥哥几岁?" is reported stale, by ``imprint stale --adapter DIR`` and by
 ``GET /v1/adapters/{name}/staleness``; afterwards the routed answer follows the document, and ``/metrics``
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_changed_fact_is_stale_and_the_router_follows_the_document(
-    family_adapter: Path, tmp_path: Path
+    family_reading_adapter: Path, tmp_path: Path
 ) -> None:
     from indexing.kb import KnowledgeBase
     from indexing.registry import get_kb
@@ -28,6 +29,8 @@ def test_a_changed_fact_is_stale_and_the_router_follows_the_document(
     from service.background import serve_in_thread
     from service.config import ServeConfig
     from training.adapter import read_adapter
+
+    family_adapter = family_reading_adapter  # it reads documents: the router can follow one
 
     docs = tmp_path / "docs"
     docs.mkdir()
