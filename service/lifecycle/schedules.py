@@ -1,11 +1,12 @@
 """Scheduled retraining as ordinary fine-tuning jobs: a schedule (cron or interval, stored with the jobs)
 watches a training file on the server; each tick whose data changed since the last job it made — or whose
-adapter has stale facts (the last staleness report) — uploads the file and creates a gated job (``imprint``:
-``adapter``, ``eval_file``, ``promote``), visible in ``GET /v1/fine_tuning/jobs``. A tick without a change
+adapter has new stale facts (the last staleness report; with ``add_document_answers`` the documents'
+answers are added as training pairs) — uploads the file and creates a gated job (``imprint``: ``adapter``,
+``eval_file``, ``promote``), visible in ``GET /v1/fine_tuning/jobs``. A tick without a change
 creates nothing.
 
     sched = add_schedule(store, ScheduleRequest(adapter="family", training_path="data/family.jsonl",
-                                                 every_s=3600), home=settings.home)
+                                                 every_s=3600), life)
     await run_due(life)      # every poll of every replica: each due schedule is claimed by ONE of them
 
 Firing once: a tick is claimed with ``UPDATE schedules SET next_due = … WHERE id = … AND next_due = seen``;
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import shutil
+import json
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -41,7 +42,11 @@ class ScheduleRecord(SQLModel, table=True):
     next_due: float = 0.0
     eval_file: str | None = None
     promote: str = "if_better"
-    on_stale: bool = True  # a tick also retrains when the staleness report found stale facts
+    on_stale: bool = True  # a tick also retrains when the staleness report found (new) stale facts
+    add_document_answers: bool = (
+        False  # …and adds the documents' answers to those questions as training pairs
+    )
+    last_stale_sha256: str = ""  # the stale facts the last job was made for (the same ones never again)
     hyperparameters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))  # other imprint options
     last_sha256: str = ""
@@ -60,6 +65,7 @@ class ScheduleRequest(BaseModel):
     eval_file: str | None = None
     promote: Literal["if_better", "always", "never"] = "if_better"
     on_stale: bool = True
+    add_document_answers: bool = False
     hyperparameters: dict[str, Any] = PField(default_factory=dict)
     options: dict[str, Any] = PField(default_factory=dict)
 
@@ -147,8 +153,24 @@ def claim_tick(store: Any, rec: ScheduleRecord) -> bool:
     return took.rowcount == 1  # type: ignore[attr-defined]
 
 
-def tick(store: Any, rec: ScheduleRecord, stale: bool) -> str | None:
-    """One claimed tick: a gated job when the data changed (or facts went stale), else nothing."""
+def stale_digest(pairs: list[tuple[str, str]]) -> str:
+    return hashlib.sha256(json.dumps(sorted(pairs), ensure_ascii=False).encode()).hexdigest() if pairs else ""
+
+
+def with_pairs(data: bytes, pairs: list[tuple[str, str]]) -> bytes:
+    """The training data plus one chat example per (question, the document's answer)."""
+    lines = [
+        json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]},
+                   ensure_ascii=False)
+        for q, a in pairs
+    ]  # fmt: skip
+    head = data if data.endswith(b"\n") or not data else data + b"\n"
+    return head + "".join(line + "\n" for line in lines).encode()
+
+
+def tick(store: Any, rec: ScheduleRecord, stale: list[tuple[str, str]]) -> str | None:
+    """One claimed tick: a gated job when the data changed, or when the adapter has stale facts it was not
+    retrained for yet (``stale``: (question, the document's answer) pairs); else nothing."""
     from service.jobs.objects import CreateJobRequest
     from service.jobs.store import FileRecord, new_id, now
     from service.jobs.submit import create_job
@@ -156,11 +178,14 @@ def tick(store: Any, rec: ScheduleRecord, stale: bool) -> str | None:
     path = watched_path(store.home, rec.training_path)
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
-    if sha == rec.last_sha256 and not (stale and rec.on_stale):
+    digest = stale_digest(stale) if rec.on_stale else ""
+    if sha == rec.last_sha256 and digest in ("", rec.last_stale_sha256):
         return None
+    if rec.add_document_answers and stale:
+        data = with_pairs(data, stale)
     file_id = new_id("file")
     target = store.files_dir / file_id
-    shutil.copy2(path, target)
+    target.write_bytes(data)
     store.add_file(
         FileRecord(id=file_id, bytes=len(data), created_at=now(), filename=path.name, purpose="fine-tune",
                    path=str(target))
@@ -178,13 +203,17 @@ def tick(store: Any, rec: ScheduleRecord, stale: bool) -> str | None:
             imprint=imprint,
         ),
     )
-    why = "training data changed" if sha != rec.last_sha256 else "the staleness report found stale facts"
+    why = (
+        "training data changed"
+        if sha != rec.last_sha256
+        else f"{len(stale)} stale fact(s) in the staleness report"
+    )
     store.add_event(job.id, f"Created by schedule {rec.id}: {why}")
     with Session(store.engine) as s:
         s.execute(
             update(ScheduleRecord)
             .where(col(ScheduleRecord.id) == rec.id)
-            .values(last_sha256=sha, last_job=job.id)
+            .values(last_sha256=sha, last_stale_sha256=digest, last_job=job.id)
         )
         s.commit()
     return job.id
@@ -198,7 +227,7 @@ async def run_due(life: Any) -> list[str]:
     for rec in due:
         if not await asyncio.to_thread(claim_tick, store, rec):
             continue  # another replica fired it
-        stale = bool(life.pipeline.stale.get(rec.adapter))
+        stale = life.stale_pairs(rec.adapter)
         try:
             job_id = await asyncio.to_thread(tick, store, rec, stale)
         except Exception:

@@ -63,6 +63,7 @@ class Lifecycle:
             if metrics is not None
             else None
         )
+        self.reports: dict[str, dict[str, Any]] = {}  # name → its last staleness report on the served KB
         self._task: asyncio.Task[None] | None = None
         self._gating = asyncio.Lock()
 
@@ -103,10 +104,20 @@ class Lifecycle:
             max_tokens=self.settings.gate_max_tokens,
         )
         if kb is self.pipeline.kb:
+            self.reports[name] = report
             self.pipeline.stale[name] = {s["question"] for s in report["stale"]}
             if self.stale_gauge is not None:
                 self.stale_gauge.labels(adapter=name).set(len(report["stale"]))
         return report
+
+    def stale_pairs(self, name: str) -> list[tuple[str, str]]:
+        """(question, the document's answer, citation marks removed) of the last report's stale facts."""
+        from service.lifecycle.staleness import CITATION
+
+        report = self.reports.get(name) or {}
+        return [
+            (s["question"], CITATION.sub("", s["document_answer"]).strip()) for s in report.get("stale", [])
+        ]
 
     # ── the gate ──
     async def gate_pending(self) -> None:

@@ -6,6 +6,7 @@ jobs stay queued, which is all a tick is responsible for."""
 
 from __future__ import annotations
 
+import json
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -114,3 +115,37 @@ def test_schedule_cli_and_bad_input(serve: Any, tmp_path: Path) -> None:
         bad({"every_s": 60, "adapter": "no/slash"}, "imprint.adapter")
         bad({"every_s": 60, "eval_file": "file-nope"}, "imprint.eval_file")
         assert httpx.get(f"{url}/v1/schedules").json()["data"] == []
+
+
+def test_stale_facts_make_one_job_with_the_documents_answers(tmp_path: Path) -> None:
+    from service.jobs.store import Store
+    from service.lifecycle.schedules import ScheduleRequest, add_schedule, create_tables, list_schedules, tick
+
+    store = Store.open(None, tmp_path)
+    create_tables(store.engine)
+    (tmp_path / "train.jsonl").write_bytes(FAMILY_TRAIN.read_bytes())
+    req = ScheduleRequest(
+        adapter="family",
+        training_path="train.jsonl",
+        every_s=60,
+        model="tiny-phi3",
+        add_document_answers=True,
+    )
+    add_schedule(store, req, None)
+
+    def fire(stale: list[tuple[str, str]]) -> str | None:
+        return tick(store, list_schedules(store)[0], stale)
+
+    assert fire([]) is not None  # new data
+    assert fire([]) is None  # unchanged, nothing stale
+    pair = ("哥哥几岁?", "哥哥JIM今年11岁。")
+    job_id = fire([pair])
+    assert job_id is not None
+    job = store.get_job(job_id)
+    lines = Path(store.get_file(job.training_file).path).read_text(encoding="utf-8").splitlines()
+    assert lines[: len(FAMILY_TRAIN.read_text(encoding="utf-8").splitlines())] == (
+        FAMILY_TRAIN.read_text(encoding="utf-8").splitlines()
+    )
+    assert json.loads(lines[-1])["messages"][1]["content"] == "哥哥JIM今年11岁。"
+    assert any("1 stale fact(s)" in e.message for e in store.list_events(job_id, after=None, limit=10))
+    assert fire([pair]) is None  # the same stale facts are not retrained for twice
