@@ -65,6 +65,7 @@ class RegistryServing:
             log.warning("cannot serve %s v%d: %s", rec.name, rec.version, exc.message)
             return False
         self.pipeline.add_adapter(info)  # the switch
+        self.pipeline.stale.pop(rec.name, None)  # what the old version got wrong says nothing about this one
         self.versions[rec.name] = rec.version
         log.info("serving %s v%d (%s)", rec.name, rec.version, rec.engine_name)
         return True
