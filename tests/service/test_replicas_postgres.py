@@ -24,9 +24,10 @@ from tests.conftest import FAMILY_TRAIN
 from tests.service.postgres import bindir, postgres_server
 from tests.service.test_jobs_store import queued
 
-pytestmark = pytest.mark.skipif(
-    bindir() is None, reason="PostgreSQL is not installed (make test installs it)"
-)
+pytestmark = [
+    pytest.mark.slow,  # a database server's start-up and two replicas: about 30 s, beyond the fast tier
+    pytest.mark.skipif(bindir() is None, reason="PostgreSQL is not installed (make test installs it)"),
+]
 
 
 @pytest.fixture(scope="module")
