@@ -120,3 +120,23 @@ def support(question: str, answer: str, sources: Sequence[str]) -> Support:
     if new_values or share >= 0.5:
         return Support(True, f"stated in: {sentence[:80]}", shown, sentence)
     return Support(False, f"only {share:.0%} of {new_words} in the closest sentence", shown, sentence)
+
+
+def agree(question: str, trained: str, asked: str) -> tuple[bool, str]:
+    """Whether the adapter's answer to the question as the user asked it (``asked``) says what its answer to
+    the closest training question (``trained``) adds: every number/code of it (else half its new words). A
+    question that only resembles a training question gets another answer ("股票代码" → a made-up number)."""
+    new_values, new_words = claims(question, trained)
+    if not new_values and not new_words:
+        return False, "the trained answer adds nothing to the question"
+    low = asked.lower()
+    if new_values:  # the facts: every number/code must be there; the wording around them may differ
+        same = all(v in low for v in new_values)
+    else:
+        same = sum(1 for w in new_words if w in low) / len(new_words) >= 0.5
+    if not same:
+        return (
+            False,
+            f"asked as the user did, the adapter says something else ({strip_markers(asked)[:60]!r})",
+        )
+    return True, "asked as the user did, the adapter says the same"
