@@ -28,6 +28,8 @@ from training.text import is_abstention, is_value, values, words
 
 # A sentence of a source: split after Chinese/English terminators and at line breaks (a table row is a line).
 _SENTENCE = re.compile(r"[^。!?;！？；\n]+[。!?;！？；]?")
+# Values this long (phone numbers, e-mail addresses, URLs) identify their fact wherever they appear.
+DISTINCTIVE_VALUE = 7
 # Words an answer adds without adding a fact: copulas, units, fillers of "X是Y" answers.
 _FILLER = frozenset(
     {
@@ -103,6 +105,12 @@ def support(question: str, answer: str, sources: Sequence[str]) -> Support:
     if not new_values and not new_words:
         return Support(False, "the answer adds nothing to the question")
     candidates = [s.lower() for source in sources for s in sentences(source)]
+    if new_values and all(len(v) >= DISTINCTIVE_VALUE for v in new_values):
+        # A phone number, an e-mail or a URL found in a sentence is that sentence's fact: no coincidence to
+        # rule out (short numbers — prices, counts — must come from a sentence about the question).
+        stated = next((c for c in candidates if all(v in c for v in new_values)), None)
+        if stated is not None:
+            return Support(True, f"stated in: {stated[:80]}", new_values, stated)
     anchor = anchors(set(words(question)), candidates)
     asked_values = values(question)
     best: tuple[float, str] | None = None

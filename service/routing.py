@@ -240,7 +240,8 @@ def _mentions(text: str, keys: set[str]) -> bool:
 
 
 def candidate(adapter: AdapterKnowledge | None, semantic: Semantic) -> bool:
-    """Close to a training question — closer than made-up questions get — but under the threshold."""
+    """Close to a training question — closer than made-up questions get (the floor) — but under the
+    threshold."""
     floor = semantic.floor
     return (
         adapter is not None and bool(semantic.question) and floor is not None and floor <= semantic.similarity

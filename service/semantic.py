@@ -23,8 +23,8 @@ CALIBRATED_RANGE = (0.55, 0.92)
 @dataclass(frozen=True)
 class SemanticCalibration:
     threshold: float | None
-    # Closer than any made-up question gets, but below the threshold: the closest training question is a
-    # candidate the adapter must confirm (service.answering asks it both ways and compares).
+    # Closer than 90 % of made-up questions get, but below the threshold: the closest training question is
+    # a candidate the adapter must confirm (service.answering asks it both ways and compares).
     floor: float | None
     positives: int
     negatives: int
@@ -56,8 +56,10 @@ def calibrate(
 
     pos, neg = best(sets.positives), best(sets.negatives)
     t = separating_threshold(pos, neg, lo=CALIBRATED_RANGE[0], hi=CALIBRATED_RANGE[1])
-    made_up = neg[len(neg) - sets.made_up :] if sets.made_up else []
-    floor = round(max(CALIBRATED_RANGE[0], max(made_up) + 0.01), 4) if made_up and t is not None else None
+    made_up = sorted(neg[len(neg) - sets.made_up :]) if sets.made_up else []
+    floor = None
+    if made_up and t is not None:  # above 90 % of the made-up questions (one odd one does not set it)
+        floor = round(max(CALIBRATED_RANGE[0], made_up[int(0.9 * (len(made_up) - 1))] + 0.01), 4)
 
     def passing(xs: list[float]) -> float:
         return round(sum(x >= t for x in xs) / len(xs), 3) if xs and t is not None else 0.0

@@ -70,3 +70,11 @@ def test_a_candidate_paraphrase_is_confirmed_only_when_both_answers_say_the_same
         is False
     )
     assert agree("谁?", "谁。", "谁。") == (False, "the trained answer adds nothing to the question")
+
+
+def test_a_distinctive_value_is_supported_by_any_sentence_that_states_it() -> None:
+    """A phone number is its own evidence; a short number still needs a sentence about the question."""
+    handbook = ["客服电话：400-826-5188。员工共320名。"]
+    s = support("我想打电话联系流明售后,号码是多少?", "流明客服电话是400-826-5188。", handbook)
+    assert s.ok and s.sentence == "客服电话：400-826-5188。"
+    assert not support("流明科技的股票代码是多少?", "股票代码是320。", handbook).ok
