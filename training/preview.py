@@ -47,13 +47,27 @@ def issue_dict(issue: Any) -> dict[str, Any]:
     }
 
 
+def token_pieces(tokenizer: Any, ids: list[int]) -> list[str]:
+    """The text each token adds, in order (joined: the segment's text). A character split over several
+    byte tokens (common in Chinese) is one piece, so no piece shows a broken "\ufffd"."""
+    pieces: list[str] = []
+    done = ""
+    for i in range(len(ids)):
+        text = tokenizer.decode(ids[: i + 1])
+        if text.endswith("\ufffd") and i + 1 < len(ids):
+            continue  # the rest of this character's bytes are in the next token
+        pieces.append(text[len(done) :])
+        done = text
+    return pieces
+
+
 def preview_example(example: Example, tokenizer: Any, template: str) -> dict[str, Any]:
     """One example rendered and tokenized: its segments in order, each with its tokens and whether trained."""
     bos = tokenizer.bos_token or ""
     segments = []
     for text, trained in split_for_loss(example.messages, template, bos_token=bos):
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        pieces = [tokenizer.decode([i]) for i in ids[:MAX_TOKENS_SHOWN]]
+        pieces = token_pieces(tokenizer, ids[:MAX_TOKENS_SHOWN])
         segments.append({"text": text, "trained": trained, "n_tokens": len(ids), "tokens": pieces})
     return {
         "line": example.line,

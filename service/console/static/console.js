@@ -37,7 +37,7 @@ const I18N = {
     "ad.unavailable": "The adapter registry is not available on this server: ",
     "ad.done": "Done: ", "ad.checked": "checked", "ad.consistent": "consistent", "ad.unclear": "unclear",
     "ad.staleN": "stale", "ad.question": "question", "ad.trained": "trained answer",
-    "ad.document": "document answer", "ad.source": "source",
+    "ad.document": "document answer", "ad.source": "source", "ad.history": "promotion history",
     "kb.title": "Knowledge bases", "kb.reindex": "Re-index", "kb.query": "search…", "kb.search": "Search",
     "kb.docs": "Documents", "kb.chunks": "chunks", "kb.modified": "modified", "kb.none": "No knowledge base is reachable with this key.",
     "kb.reindexed": "Re-indexed: ", "kb.noHits": "No hits.",
@@ -80,7 +80,7 @@ const I18N = {
     "ad.unavailable": "此服务器还没有适配器版本管理：",
     "ad.done": "完成：", "ad.checked": "已检查", "ad.consistent": "一致", "ad.unclear": "不确定",
     "ad.staleN": "过时", "ad.question": "问题", "ad.trained": "训练时的答案",
-    "ad.document": "文档中的答案", "ad.source": "来源",
+    "ad.document": "文档中的答案", "ad.source": "来源", "ad.history": "上线记录",
     "kb.title": "知识库", "kb.reindex": "重新索引", "kb.query": "搜索…", "kb.search": "搜索",
     "kb.docs": "文档", "kb.chunks": "分块", "kb.modified": "修改时间", "kb.none": "此密钥无法访问任何知识库。",
     "kb.reindexed": "已重新索引：", "kb.noHits": "没有结果。",
@@ -114,7 +114,7 @@ function el(tag, attrs = {}, ...children) {
     if (k === "class") e.className = v;
     else if (k === "dataset") Object.assign(e.dataset, v);
     else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else e.setAttribute(k, v);
+    else if (v !== null && v !== undefined) e.setAttribute(k, v);
   }
   for (const c of children.flat()) {
     if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c));
@@ -256,6 +256,7 @@ async function uploadData() {
 }
 
 function renderReport(r) {
+  state.report = r;
   const issues = r.issues;
   const rows = issues.map((i) => el("tr", { class: "issue sev-" + i.severity, dataset: { line: i.line ?? "" } },
     el("td", {}, i.severity), el("td", { class: "line" }, i.line ?? "—"), el("td", {}, i.field),
@@ -424,6 +425,8 @@ async function cancelJob() {
 async function loadAdapters() {
   state.models = (await api("/v1/models")).data;
   $("#ad-served").replaceChildren(...state.models.map((m) => el("li", {}, el("code", {}, m.id), " — ", m.description || "")));
+  const served = state.models.map((m) => m.id).filter((id) => id.startsWith("imprint-adapter:")).map((id) => id.split(":")[1]);
+  $("#adapter-names").replaceChildren(...served.map((n) => el("option", { value: n })));
   try { await loadKbs(); } catch (_) { /* the KB list is optional here */ }
   const status = $("#ad-status");
   let listing;
@@ -438,26 +441,35 @@ async function loadAdapters() {
   }
   status.textContent = "";
   $("#ad-list").replaceChildren(...(listing.data || []).map(renderAdapter));
+  const names = (listing.data || []).map((a) => a.name);
+  $("#adapter-names").replaceChildren(...[...new Set([...names, ...served])].map((n) => el("option", { value: n })));
 }
 
 function scoresText(v) {
-  const s = v.scores || v.eval_scores || v.gate || v.metrics;
+  const s = v.scores || v.eval_scores || v.gate;
   if (!s || typeof s !== "object") return "";
   return Object.entries(s).map(([k, x]) => `${k}: ${typeof x === "number" ? +x.toFixed(3) : JSON.stringify(x)}`).join(" · ");
 }
 
+// The registry's shape (GET /v1/adapters): {name, promoted_version, served_version, previous_versions,
+// versions: [{version, promoted, created_at, fine_tuning_job_id, metrics, scores}], history: [...]}.
 function renderAdapter(a) {
   const name = a.name || a.id;
   const versions = a.versions || [];
-  const promotedVersion = typeof a.promoted === "number" ? a.promoted : (versions.find((v) => v.promoted) || {}).version;
-  const rows = versions.map((v) => el("tr", { dataset: { version: v.version } },
-    el("td", {}, v.version), el("td", {}, v.version === promotedVersion || v.promoted === true ? "★" : ""),
-    el("td", {}, scoresText(v)), el("td", {}, v.job_id || v.job || ""), el("td", {}, fmtTime(v.created_at) || v.created_at || ""),
-    el("td", {}, el("button", { class: "secondary", onclick: guarded(() => promote(name, v.version)) }, t("ad.promote")))));
+  const promoted = a.promoted_version ?? (versions.find((v) => v.promoted) || {}).version;
+  const rows = versions.map((v) => el("tr", { dataset: { version: v.version }, class: v.version === promoted ? "selected" : "" },
+    el("td", {}, v.version), el("td", {}, v.version === promoted ? "★" : ""),
+    el("td", {}, scoresText(v)), el("td", {}, el("code", {}, v.fine_tuning_job_id || "")), el("td", {}, fmtTime(v.created_at)),
+    el("td", {}, el("button", { class: "secondary promote", disabled: v.version === promoted ? "" : null, onclick: guarded(() => promote(name, v.version)) }, t("ad.promote")))));
+  const history = (a.history || []).map((h) => el("li", {},
+    `${fmtTime(h.created_at)} · ${h.action} v${h.version}${h.from_version ? " ← v" + h.from_version : ""} · ${h.reason || ""}`));
+  const back = el("button", { class: "secondary rollback", onclick: guarded(() => rollback(name)) }, t("ad.rollback"));
+  if (a.previous_versions && !a.previous_versions.length) back.disabled = true;
   return el("div", { class: "adapter", dataset: { name } },
-    el("h3", {}, name, " ", el("button", { class: "secondary", onclick: guarded(() => rollback(name)) }, t("ad.rollback"))),
+    el("h3", {}, name, " ", el("small", {}, a.served_version ? `(served v${a.served_version})` : ""), " ", back),
     el("table", {}, el("thead", {}, el("tr", {}, ...["ad.version", "ad.promoted", "ad.scores"].map((k) => el("th", {}, t(k))),
-      el("th", {}, "job"), el("th", {}, t("data.created")), el("th", {}))), el("tbody", {}, rows)));
+      el("th", {}, "job"), el("th", {}, t("data.created")), el("th", {}))), el("tbody", {}, rows)),
+    history.length ? el("details", {}, el("summary", {}, t("ad.history")), el("ul", {}, history)) : "");
 }
 
 async function promote(name, version) {
@@ -578,6 +590,8 @@ document.addEventListener("DOMContentLoaded", () => {
     lang = lang === "zh" ? "en" : "zh";
     localStorage.setItem("imprint.lang", lang);
     applyLang();
+    if (state.report) renderReport(state.report);
+    if (!$("#app").hidden) showTab(location.hash.slice(1));
   });
   $("#key-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
