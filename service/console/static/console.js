@@ -474,15 +474,15 @@ function renderAdapter(a) {
 
 async function promote(name, version) {
   const r = await api(`/v1/adapters/${encodeURIComponent(name)}/promote`, { method: "POST", json: { version } });
-  $("#ad-status").textContent = t("ad.done") + JSON.stringify(r);
-  $("#ad-status").className = "status ok";
   await loadAdapters();
+  $("#ad-status").textContent = t("ad.done") + `${name}: v${r.promoted_version ?? version}`;
+  $("#ad-status").className = "status ok";
 }
 
 async function rollback(name) {
   const r = await api(`/v1/adapters/${encodeURIComponent(name)}/rollback`, { method: "POST" });
   await loadAdapters();
-  $("#ad-status").textContent = t("ad.done") + JSON.stringify(r);
+  $("#ad-status").textContent = t("ad.done") + `${name}: v${r.promoted_version ?? "?"}`;
   $("#ad-status").className = "status ok";
 }
 

@@ -1,7 +1,7 @@
 """The web console in a real browser: Debian's headless ``chromium`` driven by playwright, against the real
 app on uvicorn (tiny-phi3 embedded engine, a real KB, a real worker process training a real peft adapter).
 
-    pytest tests/service/test_console_browser.py -q      # screenshots land in tests/artifacts/console/
+    pytest tests/service/console -q      # screenshots land in tests/artifacts/console/
 
 Upload the family file → the preview shows line 2 as the model sees it → start a tiny-phi3 job → the loss
 chart gets points → the job succeeds → the playground answers with the new model beside base, RAG and routed;
@@ -10,71 +10,19 @@ a broken file shows its line numbers; a wrong key is told so; an API error shows
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from typer.testing import CliRunner
 
-from service.cli import app as cli
 from tests.conftest import FAMILY_TRAIN
-from tests.indexing.conftest import FAST_EMBEDDER, write_corpus
+from tests.service.console.conftest import KEY, open_console
 
-sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (`make test` installs it)")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"  # git-ignored
-KEY = "k-console"
 BROKEN = (
     '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n'
     '{"messages": [{"role": "user", "content": "hi"}\n'
     '{"messages": [{"role": "robot", "content": "x"}, {"role": "assistant", "content": "y"}]}\n'
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Any:
-    """``shots(page, name)``: a full-page screenshot in tmp_path, copied to tests/artifacts/console/."""
-    folder = tmp_path / "screenshots"
-    folder.mkdir()
-
-    def take(page: Any, name: str) -> Path:
-        path = folder / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, ARTIFACTS / path.name)
-        return path
-
-    return take
-
-
-@pytest.fixture
-def kb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    docs, home = write_corpus(tmp_path / "docs"), tmp_path / "home"
-    monkeypatch.setenv("IMPRINT_HOME", str(home))
-    result = CliRunner().invoke(cli, ["index", str(docs), "--kb", "web", "--embedder", FAST_EMBEDDER])
-    assert result.exit_code == 0, result.output
-    return home
-
-
-def open_console(browser: Any, url: str, key: str = KEY) -> Any:
-    page = browser.new_page(viewport={"width": 1400, "height": 900}, locale="en-US")
-    page.goto(url + "/")
-    page.wait_for_selector("#key-panel:not([hidden])")
-    page.fill("#api-key", key)
-    page.click("#key-form button")
-    return page
 
 
 def test_wrong_key_broken_file_and_api_errors_are_shown(
