@@ -7,12 +7,12 @@ error handlers, the start-up that builds the service state, and the route module
 
 Endpoints: ``POST /v1/chat/completions`` (plain and SSE), ``POST /v1/responses`` (plain and SSE),
 ``POST /v1/embeddings``, ``GET /v1/models`` and ``/v1/models/{id}``, ``POST /v1/adapters``,
-``POST /v1/kb/{name}/reindex``, ``GET /v1/kb/{name}/search``, ``GET /v1/kb``, ``/v1/kb/{name}/documents``,
-``POST /v1/data/check`` (a training file as the model sees it), the web console at ``/``, the Files and
-fine-tuning jobs API (``/v1/files``, ``/v1/fine_tuning/jobs``; ``service.jobs``), and the open ``/healthz``,
-``/readyz``, ``/metrics``. ``/docs``, ``/redoc`` and ``/openapi.json`` are behind the key unless
-``docs: open`` (or off). Errors are OpenAI-shaped for every route (``service.errors``) and never show
-absolute server paths. Browsers may call from the ``cors_origins`` of the config (none by default).
+``POST /v1/kb/{name}/reindex``, ``GET /v1/kb/{name}/search``, the Files and fine-tuning jobs API
+(``/v1/files``, ``/v1/fine_tuning/jobs``; ``service.jobs``), the web console at ``/`` with its extras
+(``service.console.mount``), and the open ``/healthz``, ``/readyz``,
+``/metrics``. ``/docs``, ``/redoc`` and ``/openapi.json`` are behind the key unless ``docs: open`` (or off).
+Errors are OpenAI-shaped for every route (``service.errors``) and never show absolute server paths. Browsers
+may call from the ``cors_origins`` of the config (none by default).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service.config import ServeConfig
-from service.console import routes as console
+from service.console.mount import include_console
 from service.deps import require_key
 from service.engines.base import Engine
 from service.errors import install_error_handlers
@@ -33,19 +33,7 @@ from service.jobs.service import start_jobs
 from service.metrics import Metrics
 from service.middleware import BodyLimit
 from service.redact import PathRedactor, kb_roots
-from service.routes import (
-    adapters,
-    chat,
-    data,
-    docs,
-    embeddings,
-    files,
-    fine_tuning,
-    health,
-    kb_browse,
-    models,
-    responses,
-)
+from service.routes import adapters, chat, docs, embeddings, files, fine_tuning, health, models, responses
 from service.routes import kb as kb_routes
 from service.state import ServiceState, start_state
 
@@ -100,7 +88,7 @@ def create_app(
     app.add_middleware(
         BodyLimit,  # type: ignore[arg-type]
         limit=settings.max_request_bytes,
-        # uploads stream to disk; their own limit
+        # uploads stream to disk; their own limit (the console's data check reads the same files)
         overrides={"/v1/files": settings.files_max_bytes, "/v1/data/check": settings.files_max_bytes},
     )
     if settings.cors_origins:  # outermost, so a preflight is answered before auth or the body limit
@@ -112,11 +100,10 @@ def create_app(
         )
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(console.router)  # the page is public; everything it shows comes from keyed routes
     keyed = [Depends(require_key)]
-    routers = (models, chat, responses, embeddings, adapters, kb_routes, kb_browse, files, data, fine_tuning)
-    for module in routers:
+    for module in (models, chat, responses, embeddings, adapters, kb_routes, files, fine_tuning):
         app.include_router(module.router, dependencies=keyed)
+    include_console(app, keyed)
     if settings.docs == "keyed":
         app.include_router(docs.router, dependencies=keyed)
     return app
