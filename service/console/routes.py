@@ -20,6 +20,12 @@ from training.errors import NotFound
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
+# The browser itself enforces "offline": the page loads and calls only this server (plotly sets inline
+# styles).
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
 ASSETS = {
     "console.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
@@ -36,7 +42,8 @@ def plotly_js() -> Path:
 
 @router.get("/")
 async def index() -> FileResponse:
-    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+    headers = {"Content-Security-Policy": CSP, "Cache-Control": "no-cache"}
+    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8", headers=headers)
 
 
 @router.get("/console/{asset}")

@@ -38,6 +38,7 @@ const I18N = {
     "ad.done": "Done: ", "ad.checked": "checked", "ad.consistent": "consistent", "ad.unclear": "unclear",
     "ad.staleN": "stale", "ad.question": "question", "ad.trained": "trained answer",
     "ad.document": "document answer", "ad.source": "source", "ad.history": "promotion history",
+    "ad.servedV": "(served v{v})", "ad.job": "job", "data.counts": "{n} tokens ({k} trained)",
     "kb.title": "Knowledge bases", "kb.reindex": "Re-index", "kb.query": "search…", "kb.search": "Search",
     "kb.docs": "Documents", "kb.chunks": "chunks", "kb.modified": "modified", "kb.none": "No knowledge base is reachable with this key.",
     "kb.reindexed": "Re-indexed: ", "kb.noHits": "No hits.",
@@ -81,6 +82,7 @@ const I18N = {
     "ad.done": "完成：", "ad.checked": "已检查", "ad.consistent": "一致", "ad.unclear": "不确定",
     "ad.staleN": "过时", "ad.question": "问题", "ad.trained": "训练时的答案",
     "ad.document": "文档中的答案", "ad.source": "来源", "ad.history": "上线记录",
+    "ad.servedV": "（正在服务 v{v}）", "ad.job": "任务", "data.counts": "{n} 个词元（{k} 个参与训练）",
     "kb.title": "知识库", "kb.reindex": "重新索引", "kb.query": "搜索…", "kb.search": "搜索",
     "kb.docs": "文档", "kb.chunks": "分块", "kb.modified": "修改时间", "kb.none": "此密钥无法访问任何知识库。",
     "kb.reindexed": "已重新索引：", "kb.noHits": "没有结果。",
@@ -281,7 +283,7 @@ function renderReport(r) {
   const legend = el("p", { class: "legend" }, el("span", { class: "seg trained" }, t("data.trainedLegend")),
     el("span", { class: "seg prompt" }, t("data.promptLegend")));
   const examples = r.preview.map((ex) => el("div", { class: "example", dataset: { line: ex.line } },
-    el("h4", {}, `${t("data.asModel", { line: ex.line })} · ${ex.tokens} ${t("data.tokens")} (${ex.trained_tokens} trained)`),
+    el("h4", {}, `${t("data.asModel", { line: ex.line })} · ${t("data.counts", { n: ex.tokens, k: ex.trained_tokens })}`),
     el("pre", { class: "rendered" }, ex.segments.map((seg) => el("span", { class: "seg " + (seg.trained ? "trained" : "prompt") }, seg.text))),
     el("details", {}, el("summary", {}, t("data.tokens")),
       el("div", { class: "tokens" }, ex.segments.flatMap((seg) => seg.tokens.map((tk) => el("span", { class: "tok" + (seg.trained ? " trained" : "") }, JSON.stringify(tk).slice(1, -1))))))));
@@ -466,9 +468,9 @@ function renderAdapter(a) {
   const back = el("button", { class: "secondary rollback", onclick: guarded(() => rollback(name)) }, t("ad.rollback"));
   if (a.previous_versions && !a.previous_versions.length) back.disabled = true;
   return el("div", { class: "adapter", dataset: { name } },
-    el("h3", {}, name, " ", el("small", {}, a.served_version ? `(served v${a.served_version})` : ""), " ", back),
+    el("h3", {}, name, " ", el("small", {}, a.served_version ? t("ad.servedV", { v: a.served_version }) : ""), " ", back),
     el("table", {}, el("thead", {}, el("tr", {}, ...["ad.version", "ad.promoted", "ad.scores"].map((k) => el("th", {}, t(k))),
-      el("th", {}, "job"), el("th", {}, t("data.created")), el("th", {}))), el("tbody", {}, rows)),
+      el("th", {}, t("ad.job")), el("th", {}, t("data.created")), el("th", {}))), el("tbody", {}, rows)),
     history.length ? el("details", {}, el("summary", {}, t("ad.history")), el("ul", {}, history)) : "");
 }
 

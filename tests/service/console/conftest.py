@@ -62,6 +62,10 @@ def kb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def open_console(browser: Any, url: str, key: str = KEY) -> Any:
     page = browser.new_page(viewport={"width": 1400, "height": 900}, locale="en-US")
+    # Errors the page logs (a script error, a blocked request, a Content-Security-Policy violation).
+    page.console_errors = []
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
     page.goto(url + "/")
     page.wait_for_selector("#key-panel:not([hidden])")
     page.fill("#api-key", key)

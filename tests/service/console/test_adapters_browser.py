@@ -67,17 +67,18 @@ def test_versions_promote_rollback_and_staleness(browser: Any, serve: Any, kb_ho
         page.wait_for_selector('.adapter[data-name="family"] tr[data-version="2"]')
         assert promoted_row(page) == "2"
         page.click('.adapter[data-name="family"] tr[data-version="1"] button.promote')
-        page.wait_for_function("document.querySelector('#ad-status').textContent.includes('v1')")
+        page.wait_for_function("() => document.querySelector('#ad-status').textContent.includes('v1')")
         assert promoted_row(page) == "1"
         shots(page, "adapters-promoted")
         page.click('.adapter[data-name="family"] button.rollback')
-        page.wait_for_function("document.querySelector('#ad-status').textContent.includes('v2')")
+        page.wait_for_function("() => document.querySelector('#ad-status').textContent.includes('v2')")
         assert promoted_row(page) == "2"
 
         page.fill("#stale-adapter", "family")
         page.select_option("#stale-kb", "web")
         page.click("#stale-form button")
         page.wait_for_function(
-            "document.querySelector('#stale-result').textContent.includes('consistent')", timeout=120_000
+            "() => document.querySelector('#stale-result').textContent.includes('consistent')",
+            timeout=120_000,
         )
         shots(page, "adapters-staleness")

@@ -102,7 +102,9 @@ def test_page_and_assets_are_served_offline(serve: Any, tmp_path: Path) -> None:
     with serve(home=tmp_path, job_poll_s=0.3, **KEYS) as url, httpx.Client(base_url=url, timeout=60) as c:
         page = c.get("/")  # public: it holds no data, and asks for the key itself
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-        assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        csp = page.headers["content-security-policy"]  # the browser refuses anything from elsewhere
+        assert "default-src 'self'" in csp and "connect-src 'self'" in csp and "script-src 'self'" in csp
+        assets = [a for a in re.findall(r'(?:src|href)="([^"]+)"', page.text) if a != "data:,"]  # no favicon
         assert sorted(assets) == ["/console/console.css", "/console/console.js", "/console/plotly.min.js"]
         for path in assets:
             r = c.get(path)

@@ -34,7 +34,7 @@ def test_wrong_key_broken_file_and_api_errors_are_shown(
         page = open_console(browser, url, key="not-the-key")
         message = page.locator("#key-message")
         message.wait_for()
-        page.wait_for_function("document.querySelector('#key-message').textContent.includes('401')")
+        page.wait_for_function("() => document.querySelector('#key-message').textContent.includes('401')")
         assert "Wrong API key" in message.inner_text() and "invalid API key" in message.inner_text()
         assert page.locator("#app").is_hidden()
         shots(page, "wrong-key")
@@ -76,24 +76,24 @@ def test_wrong_key_broken_file_and_api_errors_are_shown(
         ):
             api.post("/v1/files", files={"file": ("train.jsonl", fh)}, data={"purpose": "fine-tune"})
         page.click("#tabs button[data-tab=jobs]")
-        page.wait_for_function("document.querySelector('#job-training').value.startsWith('file-')")
+        page.wait_for_function("() => document.querySelector('#job-training').value.startsWith('file-')")
         page.fill("#job-model", "tiny-phi3")
         page.fill("#job-epochs", "50")
         page.fill("#job-batch", "1")
         page.fill("#job-extra", '{"memorization_check": 0, "early_stopping_patience": 0}')
         page.click("#job-create")
         page.wait_for_function(
-            "document.querySelector('#job-status').textContent === 'running'", timeout=120_000
+            "() => document.querySelector('#job-status').textContent === 'running'", timeout=120_000
         )
         page.click("#job-cancel")
         page.wait_for_function(
-            "document.querySelector('#job-status').textContent === 'cancelled'", timeout=60_000
+            "() => document.querySelector('#job-status').textContent === 'cancelled'", timeout=60_000
         )
         assert page.locator("#job-cancel").is_disabled()
         shots(page, "job-cancelled")
 
         page.click("#tabs button[data-tab=adapters]")
-        page.wait_for_function("document.querySelector('#ad-served').children.length > 0")
+        page.wait_for_function("() => document.querySelector('#ad-served').children.length > 0")
         assert "imprint-adapter:alpha" in page.inner_text("#ad-served")
 
         page.click("#lang-toggle")
@@ -114,7 +114,7 @@ def test_upload_preview_train_chart_and_playground(
         page.fill("#data-model", "tiny-phi3")
         page.set_input_files("#data-file", str(FAMILY_TRAIN))
         page.click("#data-upload")
-        page.wait_for_function("document.querySelector('#data-status').textContent.includes('file-')")
+        page.wait_for_function("() => document.querySelector('#data-status').textContent.includes('file-')")
         line2 = page.locator('.example[data-line="2"]')
         assert "line 2 as the model sees it" in line2.inner_text()
         assert "<|im_start|>user<|im_sep|>你家有几个人?" in line2.locator("pre.rendered").inner_text()
@@ -127,7 +127,7 @@ def test_upload_preview_train_chart_and_playground(
         shots(page, "data-preview")
 
         page.click("#tabs button[data-tab=jobs]")
-        page.wait_for_function("document.querySelector('#job-training').value.startsWith('file-')")
+        page.wait_for_function("() => document.querySelector('#job-training').value.startsWith('file-')")
         page.fill("#job-model", "tiny-phi3")
         page.fill("#job-epochs", "3")
         page.fill("#job-batch", "4")
@@ -135,13 +135,13 @@ def test_upload_preview_train_chart_and_playground(
         page.fill("#job-extra", '{"memorization_check": 0}')
         page.click("#job-create")
         page.wait_for_function(
-            "(() => { const d = document.getElementById('loss-chart').data;"
-            " return d && d[0].x.length > 0; })()",
+            "() => { const d = document.getElementById('loss-chart').data; return d && d[0].x.length > 0; }",
             timeout=240_000,
         )
         shots(page, "job-running")
         page.wait_for_function(
-            "['succeeded','failed','cancelled'].includes(document.querySelector('#job-status').textContent)",
+            "() => ['succeeded', 'failed', 'cancelled'].includes("
+            "document.querySelector('#job-status').textContent)",
             timeout=300_000,
         )
         assert page.inner_text("#job-status") == "succeeded", page.inner_text("#job-summary")
@@ -158,14 +158,14 @@ def test_upload_preview_train_chart_and_playground(
 
         page.click("#tabs button[data-tab=playground]")
         page.wait_for_function(
-            f"[...document.querySelectorAll('#pg-adapter option')].some(o => o.value === {model!r})"
+            f"() => [...document.querySelectorAll('#pg-adapter option')].some(o => o.value === {model!r})"
         )
         assert page.input_value("#pg-adapter") == model  # the newest fine-tuned model is offered first
         page.fill("#pg-question", "退货政策是什么?")
         page.fill("#pg-max", "8")
         page.click("#pg-ask")
         page.wait_for_function(
-            "document.querySelectorAll('.card.done, .card.failed').length === 4", timeout=120_000
+            "() => document.querySelectorAll('.card.done, .card.failed').length === 4", timeout=120_000
         )
         cards = {m: page.locator(f'.card[data-mode="{m}"]') for m in ("base", "adapter", "rag", "routed")}
         assert page.locator(".card.failed").count() == 0, page.inner_text("#pg-answers")
@@ -186,5 +186,8 @@ def test_upload_preview_train_chart_and_playground(
         page.click("#kb-search-form button")
         page.wait_for_selector("#kb-hits li.hit")
         page.click("#kb-reindex")
-        page.wait_for_function("document.querySelector('#kb-status').textContent.includes('unchanged')")
+        page.wait_for_function("() => document.querySelector('#kb-status').textContent.includes('unchanged')")
         shots(page, "knowledge-base")
+        # Only the first request, sent before a key was typed, failed (as it should); no script error,
+        # nothing blocked by the Content-Security-Policy.
+        assert [e for e in page.console_errors if "status of 401" not in e] == []
