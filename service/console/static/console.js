@@ -96,7 +96,7 @@ const I18N = {
 
 let lang = localStorage.getItem("imprint.lang") || (navigator.language.startsWith("zh") ? "zh" : "en");
 const $ = (sel) => document.querySelector(sel);
-const state = { models: [], files: [], kbs: [], job: null, timer: null, serving: null };
+const state = { models: [], files: [], kbs: [], job: null, timer: null, report: null };
 
 function t(key, vars = {}) {
   const s = (I18N[lang] && I18N[lang][key]) || I18N.en[key] || key;
@@ -387,9 +387,12 @@ async function pollJob() {
 
 async function renderEvents(id) {
   const events = (await api(`/v1/fine_tuning/jobs/${id}/events?limit=1000`)).data.slice().reverse();
-  $("#job-events").replaceChildren(...events.map((e) =>
+  const list = $("#job-events");
+  const following = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;  // the user did not scroll up
+  list.replaceChildren(...events.map((e) =>
     el("li", { class: "sev-" + (e.level === "error" ? "error" : e.level === "warn" ? "warning" : "info") },
       `${new Date(e.created_at * 1000).toLocaleTimeString()}  ${e.message}`)));
+  if (following) list.scrollTop = list.scrollHeight;
   // A step can be reported twice (training, then its validation): one point per step, later values win.
   const byStep = new Map();
   for (const e of events) {
