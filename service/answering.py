@@ -3,6 +3,8 @@
 Forced models (``imprint-base``, ``imprint-adapter[:NAME]``, ``imprint-rag``) and structured outputs are
 generated as asked. A routed answer is generated with its token logprobs and judged (``service.checks``):
 
+- a question only close to a training question (a candidate paraphrase, ``service.routing``): the adapter
+  is asked it both in the trained wording and as the user asked it; the answers must agree (``agree``);
 - from the adapter alone: trusted when the adapter did not fail this question in its memorisation check
   (``imprint.json`` → ``memorization.missed``) and it was sure (geometric-mean token probability ≥ the
   adapter's calibrated ``confidence`` threshold), or when a retrieved document states the same thing.
@@ -22,7 +24,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from service.checks import confidence, support
+from service.checks import agree, confidence, support
 from service.engines.base import StreamDelta
 from training.generation import GenerationRequest, GenerationResult
 from training.text import abstain_text
@@ -45,7 +47,11 @@ async def answer(pipeline: Any, plan: Any, req: Any, json_schema: str | None = N
         return await pipeline.engine.generate(gen_req)
     spent = [0, 0]
     result = await _generate_checked(pipeline, gen_req, spent)
-    ok, why = judge(pipeline, plan, result)
+    ok, why = True, ""
+    if plan.route == "adapter" and plan.decision.get("confirm"):
+        ok, why = await _confirm(pipeline, plan, req, json_schema, result, spent)
+    if ok:
+        ok, why = judge(pipeline, plan, result)
     _record(plan, plan.route, ok, why)
     if not ok and plan.route == "adapter" and plan.retrieved:
         pipeline.use_context(plan, plan.retrieved, f"the adapter's answer was not trusted ({why})")
@@ -76,6 +82,19 @@ async def answer_stream(
     if result.text:
         yield StreamDelta(result.text, logprobs=result.logprobs)
     yield result
+
+
+async def _confirm(
+    pipeline: Any, plan: Any, req: Any, json_schema: str | None, trained: GenerationResult, spent: list[int]
+) -> tuple[bool, str]:
+    """A candidate paraphrase: ask the adapter the question as the user asked it too; answers must agree."""
+    training_question = plan.asked_as
+    pipeline.ask_as(plan, None)
+    try:
+        asked = await _generate_checked(pipeline, pipeline.generation_request(plan, req, json_schema), spent)
+    finally:
+        pipeline.ask_as(plan, training_question)
+    return agree(plan.question, trained.text, asked.text)
 
 
 async def _generate_checked(pipeline: Any, gen_req: GenerationRequest, spent: list[int]) -> GenerationResult:

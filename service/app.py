@@ -9,10 +9,11 @@ Endpoints: ``POST /v1/chat/completions`` (plain and SSE), ``POST /v1/responses``
 ``POST /v1/embeddings``, ``GET /v1/models`` and ``/v1/models/{id}``, ``POST /v1/adapters``, the adapter
 registry (``GET /v1/adapters``, ``…/{name}/promote``, ``…/rollback``, ``…/staleness``; ``service.lifecycle``),
 ``/v1/schedules`` (retraining as jobs), ``POST /v1/kb/{name}/reindex``, ``GET /v1/kb/{name}/search``, the
-Files and fine-tuning jobs API (``/v1/files``, ``/v1/fine_tuning/jobs``; ``service.jobs``), and the open
-``/healthz``, ``/readyz``, ``/metrics``. ``/docs``, ``/redoc`` and ``/openapi.json`` are behind the key
-unless ``docs: open`` (or off). Errors are OpenAI-shaped for every route (``service.errors``) and never show
-absolute server paths. Browsers may call from the ``cors_origins`` of the config (none by default).
+Files and fine-tuning jobs API (``/v1/files``, ``/v1/fine_tuning/jobs``; ``service.jobs``), the web console at
+``/`` with its extras (``service.console.mount``), and the open ``/healthz``, ``/readyz``, ``/metrics``.
+``/docs``, ``/redoc`` and ``/openapi.json`` are behind the key unless ``docs: open`` (or off). Errors are
+OpenAI-shaped for every route (``service.errors``) and never show absolute server paths. Browsers may call
+from the ``cors_origins`` of the config (none by default).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service.config import ServeConfig
+from service.console.mount import include_console
 from service.deps import require_key
 from service.engines.base import Engine
 from service.errors import install_error_handlers
@@ -103,7 +105,8 @@ def create_app(
     app.add_middleware(
         BodyLimit,  # type: ignore[arg-type]
         limit=settings.max_request_bytes,
-        overrides={"/v1/files": settings.files_max_bytes},  # uploads stream to disk; their own limit
+        # uploads stream to disk; their own limit (the console's data check reads the same files)
+        overrides={"/v1/files": settings.files_max_bytes, "/v1/data/check": settings.files_max_bytes},
     )
     if settings.cors_origins:  # outermost, so a preflight is answered before auth or the body limit
         app.add_middleware(
@@ -128,6 +131,7 @@ def create_app(
         schedules,
     ):
         app.include_router(module.router, dependencies=keyed)
+    include_console(app, keyed)
     if settings.docs == "keyed":
         app.include_router(docs.router, dependencies=keyed)
     return app

@@ -28,6 +28,8 @@ from training.text import is_abstention, is_value, values, words
 
 # A sentence of a source: split after Chinese/English terminators and at line breaks (a table row is a line).
 _SENTENCE = re.compile(r"[^。!?;！？；\n]+[。!?;！？；]?")
+# Values this long (phone numbers, e-mail addresses, URLs) identify their fact wherever they appear.
+DISTINCTIVE_VALUE = 7
 # Words an answer adds without adding a fact: copulas, units, fillers of "X是Y" answers.
 _FILLER = frozenset(
     {
@@ -103,6 +105,12 @@ def support(question: str, answer: str, sources: Sequence[str]) -> Support:
     if not new_values and not new_words:
         return Support(False, "the answer adds nothing to the question")
     candidates = [s.lower() for source in sources for s in sentences(source)]
+    if new_values and all(len(v) >= DISTINCTIVE_VALUE for v in new_values):
+        # A phone number, an e-mail or a URL found in a sentence is that sentence's fact: no coincidence to
+        # rule out (short numbers — prices, counts — must come from a sentence about the question).
+        stated = next((c for c in candidates if all(v in c for v in new_values)), None)
+        if stated is not None:
+            return Support(True, f"stated in: {stated[:80]}", new_values, stated)
     anchor = anchors(set(words(question)), candidates)
     asked_values = values(question)
     best: tuple[float, str] | None = None
@@ -120,3 +128,23 @@ def support(question: str, answer: str, sources: Sequence[str]) -> Support:
     if new_values or share >= 0.5:
         return Support(True, f"stated in: {sentence[:80]}", shown, sentence)
     return Support(False, f"only {share:.0%} of {new_words} in the closest sentence", shown, sentence)
+
+
+def agree(question: str, trained: str, asked: str) -> tuple[bool, str]:
+    """Whether the adapter's answer to the question as the user asked it (``asked``) says what its answer to
+    the closest training question (``trained``) adds: every number/code of it (else half its new words). A
+    question that only resembles a training question gets another answer ("股票代码" → a made-up number)."""
+    new_values, new_words = claims(question, trained)
+    if not new_values and not new_words:
+        return False, "the trained answer adds nothing to the question"
+    low = asked.lower()
+    if new_values:  # the facts: every number/code must be there; the wording around them may differ
+        same = all(v in low for v in new_values)
+    else:
+        same = sum(1 for w in new_words if w in low) / len(new_words) >= 0.5
+    if not same:
+        return (
+            False,
+            f"asked as the user did, the adapter says something else ({strip_markers(asked)[:60]!r})",
+        )
+    return True, "asked as the user did, the adapter says the same"

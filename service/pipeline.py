@@ -355,6 +355,11 @@ class Pipeline:
         stale = self.stale.get(adapter.name)
         return bool(stale) and details.get("knowledge_question") in stale
 
+    def ask_as(self, plan: Plan, training_question: str | None) -> None:
+        """Re-render ``plan`` with the adapter asked ``training_question`` (None: the user's own words)."""
+        plan.asked_as = training_question
+        self._render(plan, plan.chat)
+
     def use_context(self, plan: Plan, hits: Sequence[Any], reason: str) -> None:
         """Re-route ``plan`` to answer from ``hits`` (its adapter reads them; the base model without one)."""
         plan.route = "adapter+context" if plan.adapter else "context"

@@ -148,6 +148,7 @@ class Semantic:
     similarity: float
     question: str | None
     threshold: float | None = None  # this adapter's calibrated threshold (None: RouterConfig's)
+    floor: float | None = None  # from here to the threshold: a candidate the adapter must confirm
 
 
 def semantic_threshold(cfg: RouterConfig, semantic: Semantic | None) -> float | None:
@@ -238,6 +239,15 @@ def _mentions(text: str, keys: set[str]) -> bool:
     return any(k in low for k in keys)
 
 
+def candidate(adapter: AdapterKnowledge | None, semantic: Semantic) -> bool:
+    """Close to a training question — closer than made-up questions get (the floor) — but under the
+    threshold."""
+    floor = semantic.floor
+    return (
+        adapter is not None and bool(semantic.question) and floor is not None and floor <= semantic.similarity
+    )
+
+
 def decide(
     question: str,
     hits: Sequence[HitLike],
@@ -306,6 +316,16 @@ def decide(
     if knows:
         return RouteDecision(
             "adapter", f"no relevant documents; adapter knows it ({know_score:.2f} ~ {know_q!r})", [], details
+        )
+    if semantic is not None and candidate(adapter, semantic):
+        details.update(knowledge_question=semantic.question, matched_by="meaning, to confirm", confirm=True)
+        return RouteDecision(
+            "adapter",
+            f"no relevant documents; closest training question {semantic.similarity:.2f} ~ "
+            f"{semantic.question!r} (below {sem_threshold:.2f}): sent only if the adapter answers the "
+            "question as asked the same way",
+            [],
+            details,
         )
     best = f"best hit: {judged[0][2]}" if judged else "no hits"
     return RouteDecision(

@@ -23,6 +23,9 @@ CALIBRATED_RANGE = (0.55, 0.92)
 @dataclass(frozen=True)
 class SemanticCalibration:
     threshold: float | None
+    # Closer than 90 % of made-up questions get, but below the threshold: the closest training question is
+    # a candidate the adapter must confirm (service.answering asks it both ways and compares).
+    floor: float | None
     positives: int
     negatives: int
     positives_passing: float  # share of positives ≥ threshold
@@ -53,11 +56,17 @@ def calibrate(
 
     pos, neg = best(sets.positives), best(sets.negatives)
     t = separating_threshold(pos, neg, lo=CALIBRATED_RANGE[0], hi=CALIBRATED_RANGE[1])
+    made_up = sorted(neg[len(neg) - sets.made_up :]) if sets.made_up else []
+    floor = None
+    if made_up and t is not None:  # above 90 % of the made-up questions (one odd one does not set it)
+        floor = round(max(CALIBRATED_RANGE[0], made_up[int(0.9 * (len(made_up) - 1))] + 0.01), 4)
 
     def passing(xs: list[float]) -> float:
         return round(sum(x >= t for x in xs) / len(xs), 3) if xs and t is not None else 0.0
 
-    return SemanticCalibration(t, len(pos), len(neg), passing(pos), passing(neg))
+    return SemanticCalibration(
+        t, floor if floor is not None and floor < t else None, len(pos), len(neg), passing(pos), passing(neg)
+    )
 
 
 class SemanticMatcher:
@@ -106,7 +115,9 @@ class SemanticMatcher:
                 continue
             sims = self._known(a) @ q
             i = int(sims.argmax())
-            out.append(Semantic(float(sims[i]), a.knowledge[i], self.threshold(a)))
+            cal = self.calibration(a)
+            floor = cal.floor if cal is not None else None
+            out.append(Semantic(float(sims[i]), a.knowledge[i], self.threshold(a), floor))
         return out
 
     def report(self, adapter: AdapterInfo) -> dict[str, Any] | None:

@@ -55,7 +55,8 @@ class SemanticSets:
     question indexes it is compared with)."""
 
     positives: list[tuple[str, list[int]]]
-    negatives: list[tuple[str, list[int]]]
+    negatives: list[tuple[str, list[int]]]  # other facts of the same training set, then the made-up ones
+    made_up: int = 0  # how many of the negatives (the last ones) are made-up questions
 
 
 def semantic_sets(
@@ -81,4 +82,4 @@ def semantic_sets(
             negatives.append((q, other))
     lang = detect_language(" ".join(questions))
     negatives += [(q, everyone) for q in made_up_questions(MADE_UP, lang=lang, seed=seed)]
-    return SemanticSets(positives, negatives)
+    return SemanticSets(positives, negatives, MADE_UP)

@@ -84,7 +84,13 @@ def stale(results: list[Result], questions_file: Path) -> dict[str, int]:
     return dict(counts)
 
 
-def run(example: Path, base_model: str, adapter: Path | None, recipe: dict[str, Any]) -> dict[str, Any]:
+def run(
+    example: Path,
+    base_model: str,
+    adapter: Path | None,
+    recipe: dict[str, Any],
+    modes: tuple[list[str], list[str]] = (MODES_V1, MODES_V2),
+) -> dict[str, Any]:
     from indexing.kb import KnowledgeBase
 
     timings: dict[str, float] = {}
@@ -101,14 +107,14 @@ def run(example: Path, base_model: str, adapter: Path | None, recipe: dict[str, 
         timings["train"] = round(time.monotonic() - t, 1)
     session = EvalSession(adapter=adapter, kb=kb.name, kb_home=work / "home", max_new_tokens=48)
     t = time.monotonic()
-    v1 = ask_all(session, example / "questions.jsonl", MODES_V1, "v1")
+    v1 = ask_all(session, example / "questions.jsonl", modes[0], "v1")
     timings["eval_v1"] = round(time.monotonic() - t, 1)
     for f in (example / "docs" / "v2").iterdir():  # the documents change; the adapter does not
         shutil.copy2(f, docs / f.name)
     t = time.monotonic()
     report = kb.index(progress=False)
     timings["reindex_v2"] = round(time.monotonic() - t, 1)
-    v2 = ask_all(session, example / "questions_v2.jsonl", MODES_V2, "v2")
+    v2 = ask_all(session, example / "questions_v2.jsonl", modes[1], "v2")
     calibration = session.calibration()
     meta = json.loads((Path(adapter) / "imprint.json").read_text(encoding="utf-8"))
     return {
@@ -172,12 +178,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--example", default="lumen", help="folder under eval/examples")
     ap.add_argument("--base-model", default="gemma3-270m")
     ap.add_argument("--adapter", type=Path, help="a trained adapter (skips training)")
+    ap.add_argument(
+        "--modes", default=",".join(MODES_V1), help="modes asked before the change (rag, hybrid after)"
+    )
     ap.add_argument("--recipe", default="{}", help='TrainConfig values as JSON, e.g. {"n_epochs": 8}')
     ap.add_argument(
         "--out", type=Path, help="JSON path (default eval/bench/results/quality_<example>_<base>.json)"
     )
     args = ap.parse_args(argv)
-    payload = run(EXAMPLES / args.example, args.base_model, args.adapter, json.loads(args.recipe))
+    v1_modes = args.modes.split(",")
+    v2_modes = [m for m in MODES_V2 if m in v1_modes]
+    payload = run(
+        EXAMPLES / args.example, args.base_model, args.adapter, json.loads(args.recipe), (v1_modes, v2_modes)
+    )
     out = args.out or RESULTS / f"quality_{args.example}_{payload['base_model']}.json"
     atomic_write_json(out, payload)
     atomic_write(out.with_suffix(".md"), table(payload))

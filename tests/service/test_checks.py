@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from service.checks import Confidence, claims, confidence, support
+from service.checks import Confidence, agree, claims, confidence, support
 from training.generation import TokenLogprob
 
 HANDBOOK = (
@@ -52,3 +52,29 @@ def test_unsupported_answers_name_what_is_missing() -> None:
     assert not support("流明在上海有几家门店?", "流明在上海有320家门店。", sources).ok
     assert not support("陈嘉禾的生日是哪一天?", "陈嘉禾的生日是3月5日。", sources).ok
     assert not support("流明科技的股票代码是多少?", "股票代码是300000。", sources).ok
+
+
+def test_a_candidate_paraphrase_is_confirmed_only_when_both_answers_say_the_same() -> None:
+    q = "流明一共雇了多少人?"
+    assert agree(q, "流明科技有320名员工。", "流明雇了320名工人。") == (
+        True,
+        "asked as the user did, the adapter says the same",
+    )
+    ok, why = agree(
+        "流明科技的股票代码是多少?", "流明科技的总部在杭州市西湖区文三路388号。", "股票代码是320。"
+    )
+    assert not ok and why == "asked as the user did, the adapter says something else ('股票代码是320。')"
+    # words, no numbers: half of what the trained answer adds must be there
+    assert (
+        agree("现在担任流明首席执行官的是哪位?", "流明科技的CEO是陈嘉禾。", "流明首席执行官是王嘉禾。")[0]
+        is False
+    )
+    assert agree("谁?", "谁。", "谁。") == (False, "the trained answer adds nothing to the question")
+
+
+def test_a_distinctive_value_is_supported_by_any_sentence_that_states_it() -> None:
+    """A phone number is its own evidence; a short number still needs a sentence about the question."""
+    handbook = ["客服电话：400-826-5188。员工共320名。"]
+    s = support("我想打电话联系流明售后,号码是多少?", "流明客服电话是400-826-5188。", handbook)
+    assert s.ok and s.sentence == "客服电话：400-826-5188。"
+    assert not support("流明科技的股票代码是多少?", "股票代码是320。", handbook).ok

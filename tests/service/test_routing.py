@@ -240,3 +240,20 @@ def test_a_paraphrase_matched_by_meaning_is_reported_as_such():
     assert d.route == "adapter" and d.details["matched_by"] == "meaning"
     assert d.details["knowledge_question"] == "老大是谁?"
     assert decide("老大是谁？", [], FAMILY).details["matched_by"] == "words"
+
+
+def test_a_candidate_paraphrase_goes_to_the_adapter_to_be_confirmed():
+    """Closer to a training question than made-up questions get (the floor), under the threshold, no
+    relevant document: the adapter, asked in the trained wording, with ``confirm`` for service.answering."""
+    cfg = RouterConfig(semantic_threshold=0.65)
+    close = Semantic(0.61, "老大是谁?", threshold=0.77, floor=0.58)
+    d = decide("家里排第一的是谁呀?", [], FAMILY, cfg, close)
+    assert d.route == "adapter" and d.details["confirm"] is True
+    assert d.details["knowledge_question"] == "老大是谁?" and d.details["matched_by"] == "meaning, to confirm"
+    assert d.reason == (
+        "no relevant documents; closest training question 0.61 ~ '老大是谁?' (below 0.77): sent only if the "
+        "adapter answers the question as asked the same way"
+    )
+    below = Semantic(0.55, "老大是谁?", threshold=0.77, floor=0.58)
+    assert decide("家里排第一的是谁呀?", [], FAMILY, cfg, below).route == "abstain"
+    assert decide("家里排第一的是谁呀?", [], None, cfg, close).route == "abstain"  # no adapter

@@ -1,0 +1,1 @@
+"""The web console: one page at ``/`` over the public HTTP API (``service.console.routes``)."""
