@@ -45,7 +45,8 @@ def test_retrain_versions_hot_loads_and_keeps_old_on_failure(
     root = tmp_path / "adapters"
     model, tok = load_base_model(tiny_phi3_base, device="cpu")
     app = create_app(
-        ServeConfig(adapters=[tiny_phi3_adapter], adapter_roots=[root]),
+        # Answer checks off: the tiny random adapter fails its memorisation check; this test is about routing.
+        ServeConfig(adapters=[tiny_phi3_adapter], adapter_roots=[root], check_answers=False),
         tokenizer=tok,
         engine=EmbeddedEngine(model, tok, adapters={}),
     )
