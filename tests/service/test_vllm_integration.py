@@ -38,6 +38,11 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # LiteLLM must no
 QUESTIONS = ["老大是谁?", "Who is the eldest?", "kitty喜欢什么?"]
 
 
+# Answer checks off: these tests compare the two engines on tiny random adapters, which fail their own
+# memorisation check (the routed model would abstain on everything); the checks are tested on their own.
+CHECKS = False
+
+
 @pytest.fixture(scope="module")
 def vllm_python() -> str:
     python = os.environ.get("IMPRINT_VLLM_PYTHON")
@@ -92,7 +97,11 @@ def test_vllm_engine_serves_hot_loads_and_matches_embedded(
     second = make_adapter(tiny_phi3_base, tmp_path / "second", "second", seed=7, knowledge=["老二是谁?"])
     model, tok = load_base_model(tiny_phi3_base, device="cpu")
     cfg = ServeConfig(
-        adapters=[tiny_phi3_adapter], engine="vllm", vllm_url=vllm_server.url, adapter_roots=[tmp_path]
+        adapters=[tiny_phi3_adapter],
+        engine="vllm",
+        vllm_url=vllm_server.url,
+        adapter_roots=[tmp_path],
+        check_answers=CHECKS,
     )
 
     vllm_app = create_app(
@@ -103,7 +112,7 @@ def test_vllm_engine_serves_hot_loads_and_matches_embedded(
         tokenizer=tok,
     )
     embedded_app = create_app(
-        ServeConfig(adapters=[tiny_phi3_adapter], adapter_roots=[tmp_path]),
+        ServeConfig(adapters=[tiny_phi3_adapter], adapter_roots=[tmp_path], check_answers=CHECKS),
         tokenizer=tok,
         engine=EmbeddedEngine(copy.deepcopy(model), tok, adapters={trained.name: trained.path}),
     )
@@ -171,7 +180,11 @@ def test_structured_output_logprobs_and_sampling_params_match_embedded(
     roots = [structured_adapter.parent]  # hot-loads come only from the configured adapter roots
     vllm_app = create_app(
         ServeConfig(
-            adapters=[tiny_phi3_adapter], engine="vllm", vllm_url=vllm_server.url, adapter_roots=roots
+            adapters=[tiny_phi3_adapter],
+            engine="vllm",
+            vllm_url=vllm_server.url,
+            adapter_roots=roots,
+            check_answers=CHECKS,
         ),
         engine=VLLMEngine(
             vllm_server.url, adapters={trained.name: trained.path}, stop_token_ids=stop_token_ids(tok)
@@ -179,7 +192,7 @@ def test_structured_output_logprobs_and_sampling_params_match_embedded(
         tokenizer=tok,
     )
     embedded_app = create_app(
-        ServeConfig(adapters=[tiny_phi3_adapter], adapter_roots=roots),
+        ServeConfig(adapters=[tiny_phi3_adapter], adapter_roots=roots, check_answers=CHECKS),
         tokenizer=tok,
         engine=EmbeddedEngine(copy.deepcopy(model), tok, adapters={trained.name: trained.path}),
     )
@@ -268,7 +281,11 @@ def test_defect1_vllm_failed_hot_load_keeps_serving_and_swap_is_load_then_switch
         base_model_dir=tiny_phi3_base.path,  # hot-loads are checked against the base's modules and shapes
     )
     cfg = ServeConfig(
-        adapters=[tiny_phi3_adapter], engine="vllm", vllm_url=vllm_server.url, adapter_roots=[tmp_path]
+        adapters=[tiny_phi3_adapter],
+        engine="vllm",
+        vllm_url=vllm_server.url,
+        adapter_roots=[tmp_path],
+        check_answers=CHECKS,
     )
 
     def vllm_names() -> list[str]:
