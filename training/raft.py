@@ -297,25 +297,9 @@ def _doc(rng: random.Random, lang: Language, shape: Callable[..., Doc], exclude:
         return price_table(rng, lang, names, exclude)
 
 
-# Attributes no document shape has: a question naming an entity of the sources but asking one of these is
-# unanswerable although it looks answered ("流明明年会推出什么新产品?" next to a list of today's products).
-NEAR_MISS = {
-    "zh": ["{e}的保修期是多久?", "{e}明年会推出什么新款?", "{e}在上海有几家门店?", "{e}是哪一年开始的?"],
-    "en": [
-        "What is the warranty on the {e}?",
-        "What will the {e} launch next year?",
-        "How many stores does the {e} have in Shanghai?",
-        "In which year did the {e} start?",
-    ],
-}
-
-
 def _unanswerable(rng: random.Random, lang: Language, docs: list[Doc]) -> str:
-    """A question in the same shape as the documents about something none of them mentions — or about an
-    entity they mention, asking what none of them says (a near miss)."""
+    """A question in the same shape as the documents, about something none of them mentions."""
     known = {e for d in docs for e in d.entities}
-    if known and rng.random() < 1 / 3:
-        return rng.choice(NEAR_MISS[lang]).format(e=rng.choice(sorted(known)))
     cities = [c for c in (ZH_CITY if lang == "zh" else EN_CITY) if c not in known]
     if rng.random() < 0.5 or not cities:
         name = next(n for n in _names(rng, lang, 20) if n not in known)

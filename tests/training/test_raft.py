@@ -12,7 +12,6 @@ import pytest
 from training.raft import (
     DEFAULT_READING_WITH_KB,
     EN_PERSON,
-    NEAR_MISS,
     USER_REPEATS,
     ZH_PERSON,
     build_retrieval_examples,
@@ -152,25 +151,15 @@ def test_build_retrieval_examples_with_a_search_adds_golden_chunks_and_default_c
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_unanswerable_questions_name_nothing_in_the_sources_or_ask_what_none_says(seed: int):
-    """Either about a name no source has, or a near miss: an entity of the sources, an attribute of none."""
+def test_unanswerable_questions_name_nothing_in_the_sources(seed: int):
     rng = random.Random(seed)
-    near_misses = 0
     for _ in range(50):
         e = reading_example(rng, unanswerable=True)
         q = re.split(r"问题：|Question: ", e[0]["content"])[1].split("\n")[0]
-        text = str(sources_of(e[0]["content"]).values())
-        shapes = [t.split("{e}") for t in NEAR_MISS["zh"] + NEAR_MISS["en"]]
-        near = [q[len(a) : len(q) - len(b)] for a, b in shapes if q.startswith(a) and q.endswith(b)]
-        if near:
-            near_misses += 1
-            assert near[0].lower() in text.lower(), q  # the entity is there; its attribute is in no shape
-            continue
         name = re.sub(
             r"^(How much is the |How long does delivery to |发往)|(多少钱\?| take\?|的订单几天送达\?)$", "", q
         )
-        assert name and name not in text, q
-    assert 5 <= near_misses <= 30
+        assert name and name not in sources_of(e[0]["content"]).values().__str__(), q
 
 
 def test_synthetic_tables_come_as_rows_in_the_form_retrieval_indexes_them():
