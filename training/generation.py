@@ -205,13 +205,16 @@ def generate(
         out = model.generate(**kwargs)
     new = out[0, ids.shape[1] :].tolist()
     ended = bool(new) and new[-1] in eos
-    text, stopped = trim_at_stop(tokenizer.decode(new, skip_special_tokens=True), req.stop)
+    raw, stopped = trim_at_stop(tokenizer.decode(new, skip_special_tokens=True), req.stop)
+    # Ended (max_tokens, or end of turn) inside a multi-byte character: the text drops the half, as vLLM's
+    # detokenizer does and as the streamed answer never shows it; the tokens keep their logprobs.
+    text = raw.rstrip("\ufffd")
     finish: FinishReason = "stop"
     if cancel is not None and cancel.fired:
         finish = "cancelled"
     elif len(new) >= req.max_tokens and not ended and not stopped:
         finish = "length"
-    logprobs = _visible(tokenizer, new, tap.logprobs, text, eos) if recorder is not None else None
+    logprobs = _visible(tokenizer, new, tap.logprobs, raw, eos) if recorder is not None else None
     return GenerationResult(text, len(req.prompt_ids), len(new), finish, logprobs)
 
 
