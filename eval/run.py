@@ -64,9 +64,16 @@ def answer_all(
     session = session or EvalSession(
         adapter=cfg.adapter, kb=cfg.kb, base_model=cfg.base_model, max_new_tokens=cfg.max_new_tokens
     )
+    return answer_modes(session, questions, cfg.modes)
+
+
+def answer_modes(
+    session: EvalSession, questions: list[Question], modes: list[str], *, tag: str = "eval"
+) -> list[Result]:
+    """Every question in every mode through ``session``, scored (per field where answers are JSON)."""
     results: list[Result] = []
-    for mode in cfg.modes:
-        print(f"eval: answering {len(questions)} questions with mode {mode} …", file=sys.stderr, flush=True)
+    for mode in modes:
+        print(f"{tag}: answering {len(questions)} questions with mode {mode} …", file=sys.stderr, flush=True)
         json_mode = any(isinstance(q.expected, dict) for q in questions)  # JSON answers: constrained decoding
         answers = session.answer(mode, [q.question for q in questions], json_mode=json_mode)
         for q, a in zip(questions, answers, strict=True):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -26,7 +25,8 @@ from typing import Any
 from eval.modes import EvalSession
 from eval.questions import load_questions
 from eval.report import Result, summarize
-from eval.scoring import contains_any, is_correct
+from eval.run import answer_modes
+from eval.scoring import contains_any
 from training.fileio import atomic_write, atomic_write_json
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -52,27 +52,7 @@ def train_adapter(example: Path, kb: Any, base_model: str, out: Path, recipe: di
 
 
 def ask_all(session: EvalSession, questions_file: Path, modes: list[str], tag: str) -> list[Result]:
-    questions = load_questions(questions_file)
-    out: list[Result] = []
-    for mode in modes:
-        print(f"{tag}: {len(questions)} questions, mode {mode}", file=sys.stderr, flush=True)
-        for q, a in zip(questions, session.answer(mode, [q.question for q in questions]), strict=True):
-            correct = is_correct(a.answer, q.expected, forbidden=q.forbidden)
-            out.append(
-                Result(
-                    q.id,
-                    q.kind,
-                    mode,
-                    q.question,
-                    a.answer,
-                    correct,
-                    a.prompt_tokens,
-                    a.completion_tokens,
-                    a.route,
-                    a.reason,
-                )
-            )
-    return out
+    return answer_modes(session, load_questions(questions_file), modes, tag=tag)
 
 
 def stale(results: list[Result], questions_file: Path) -> dict[str, int]:
