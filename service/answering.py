@@ -26,6 +26,7 @@ from typing import Any
 
 from service.checks import agree, confidence, support
 from service.engines.base import StreamDelta
+from training.errors import InvalidInput
 from training.generation import GenerationRequest, GenerationResult
 from training.text import abstain_text
 
@@ -54,10 +55,15 @@ async def answer(pipeline: Any, plan: Any, req: Any, json_schema: str | None = N
         ok, why = judge(pipeline, plan, result)
     _record(plan, plan.route, ok, why)
     if not ok and plan.route == "adapter" and plan.retrieved:
-        pipeline.use_context(plan, plan.retrieved, f"the adapter's answer was not trusted ({why})")
-        result = await _generate_checked(pipeline, pipeline.generation_request(plan, req, json_schema), spent)
-        ok, why = judge(pipeline, plan, result)
-        _record(plan, plan.route, ok, why)
+        try:
+            pipeline.use_context(plan, plan.retrieved, f"the adapter's answer was not trusted ({why})")
+        except InvalidInput as exc:  # not even one document fits the model's context: nothing to read
+            ok, why = False, f"{why}; no document fits the context ({exc.message})"
+        else:
+            gen = pipeline.generation_request(plan, req, json_schema)
+            result = await _generate_checked(pipeline, gen, spent)
+            ok, why = judge(pipeline, plan, result)
+            _record(plan, plan.route, ok, why)
     if not ok:
         plan.route, plan.reason, plan.hits = "abstain", f"answer not sent: {why}", []
         return GenerationResult(abstain_text(plan.question), spent[0], spent[1], "stop")

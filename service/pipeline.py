@@ -364,9 +364,16 @@ class Pipeline:
         """Re-route ``plan`` to answer from ``hits`` (its adapter reads them; the base model without one)."""
         plan.route = "adapter+context" if plan.adapter else "context"
         plan.reason = reason
-        plan.hits = list(hits[: self.router.max_context_hits])
         plan.asked_as = None
-        self._render(plan, plan.chat)
+        # As many of the best hits as the model's context holds (a fallback must not fail the request).
+        for n in range(min(len(hits), self.router.max_context_hits), 0, -1):
+            plan.hits = list(hits[:n])
+            try:
+                self._render(plan, plan.chat)
+                return
+            except InvalidInput:
+                if n == 1:
+                    raise
 
     async def _semantic(self, question: str, served: list[AdapterInfo]) -> list[Semantic] | None:
         """Best cosine of the question to each adapter's training questions (None when disabled)."""

