@@ -226,3 +226,61 @@ def adapter_context(model: Any, adapter: str | None) -> Any:
         return model.disable_adapter()
     model.set_adapter(adapter)
     return contextlib.nullcontext()
+
+
+class _GreedyLogprobs:
+    """Each row's log-probability of its greedy choice, step by step (with no other processor the choice is
+    the arg-max of these very logits)."""
+
+    def __init__(self) -> None:
+        self.steps: list[Any] = []
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        self.steps.append(torch.log_softmax(scores.float(), dim=-1).max(dim=-1).values)
+        return scores
+
+
+def generate_greedy_batch(
+    model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], max_tokens: Sequence[int]
+) -> list[GenerationResult]:
+    """Greedy completions of several prompts in ONE left-padded batch, each ended at its own ``max_tokens``
+    or end of turn, with each kept token's logprob: what ``generate`` gives each prompt alone, up to float
+    rounding. For training-time checks that ask many short questions (``training.memorize``): one decode
+    pass for all of them instead of one per question."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    eos = stop_token_ids(tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p) :] = torch.tensor(list(p), dtype=torch.long)
+        mask[i, width - len(p) :] = 1
+    recorder = _GreedyLogprobs()
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=ids.to(model.device),
+            attention_mask=mask.to(model.device),
+            max_new_tokens=max(max_tokens),
+            eos_token_id=eos,
+            pad_token_id=pad,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            logits_processor=LogitsProcessorList([recorder]),
+        )
+    results = []
+    for i, (prompt, limit) in enumerate(zip(prompts, max_tokens, strict=True)):
+        new = out[i, width:].tolist()[:limit]
+        ended = next((j for j, t in enumerate(new) if t in eos), None)
+        kept = new if ended is None else new[:ended]
+        text = tokenizer.decode(kept, skip_special_tokens=True).rstrip("\ufffd")
+        lps = [TokenLogprob(t, float(recorder.steps[j][i])) for j, t in enumerate(kept)]
+        finish: FinishReason = "stop" if ended is not None or len(new) < limit else "length"
+        results.append(GenerationResult(text, len(prompt), len(kept) + (ended is not None), finish, lps))
+    return results
