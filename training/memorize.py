@@ -1,6 +1,6 @@
 """The memorisation check at the end of training: does the adapter answer its own training questions, asked
-exactly as the service asks them (the adapter's chat template, greedy, ``training.generation`` — the code the
-serving engine runs)?
+as the service asks them (the adapter's chat template, greedy, ``training.generation`` — the code the serving
+engine runs, here with the questions in one padded batch: same answers, one decode pass)?
 
 - Misses get a few more optimizer steps on themselves (with as many known examples replayed, so nothing else
   is forgotten), then everything is asked again — at most ``rounds`` times. A round is undone when it costs
