@@ -1,25 +1,35 @@
-"""The hand-written lumen example (eval/examples/lumen): the shape of data the training benchmark uses."""
+"""The hand-written company examples (eval/examples/lumen, eval/examples/yunque): the shape of data the
+training and quality benchmarks use."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
+
 from training.data import validate_file
 
-LUMEN = Path(__file__).resolve().parents[2] / "eval" / "examples" / "lumen"
+EXAMPLES = Path(__file__).resolve().parents[2] / "eval" / "examples"
+# name → (its documents, how many unknown questions)
+COMPANIES = {
+    "lumen": (["handbook.md", "prices.md", "service.md"], 4),
+    "yunque": (["events.md", "handbook.md", "prices.md"], 6),
+}
 
 
 def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
-def test_lumen_training_file_is_valid_and_seen_questions_are_verbatim() -> None:
-    report = validate_file(LUMEN / "train.jsonl")
+@pytest.mark.parametrize("name", COMPANIES)
+def test_training_file_is_valid_and_seen_questions_are_verbatim(name: str) -> None:
+    example = EXAMPLES / name
+    report = validate_file(example / "train.jsonl")
     assert report.ok and len(report.examples) == 16 and not report.errors
-    questions = _jsonl(LUMEN / "questions.jsonl")
+    questions = _jsonl(example / "questions.jsonl")
     kinds = [q["kind"] for q in questions]
-    assert (kinds.count("seen"), kinds.count("table"), kinds.count("unknown")) == (16, 5, 4)
+    assert (kinds.count("seen"), kinds.count("table"), kinds.count("unknown")) == (16, 5, COMPANIES[name][1])
     assert 16 <= kinds.count("paraphrase") <= 17
     assert [q["question"] for q in questions if q["kind"] == "seen"] == [
         e.messages[0]["content"] for e in report.examples
@@ -33,24 +43,18 @@ def test_lumen_training_file_is_valid_and_seen_questions_are_verbatim() -> None:
     assert all(q["expected"] == [] for q in questions if q["kind"] == "unknown")
 
 
-def test_lumen_documents_change_only_the_tables_and_questions_follow_them() -> None:
-    v1, v2 = LUMEN / "docs" / "v1", LUMEN / "docs" / "v2"
-    assert (
-        sorted(p.name for p in v1.iterdir())
-        == sorted(p.name for p in v2.iterdir())
-        == [
-            "handbook.md",
-            "prices.md",
-            "service.md",
-        ]
-    )
+@pytest.mark.parametrize("name", COMPANIES)
+def test_documents_change_only_the_tables_and_questions_follow_them(name: str) -> None:
+    example = EXAMPLES / name
+    v1, v2 = example / "docs" / "v1", example / "docs" / "v2"
+    assert sorted(p.name for p in v1.iterdir()) == sorted(p.name for p in v2.iterdir()) == COMPANIES[name][0]
     assert (v1 / "handbook.md").read_text("utf-8") == (v2 / "handbook.md").read_text("utf-8")
     handbook = (v1 / "handbook.md").read_text("utf-8")
-    for e in validate_file(LUMEN / "train.jsonl").examples:  # the 16 facts are in the handbook
+    for e in validate_file(example / "train.jsonl").examples:  # the 16 facts are in the handbook
         answer = e.messages[1]["content"]
         assert any(tok in handbook for tok in (answer.rstrip("。")[-4:], answer[:4])), answer
-    old = [q for q in _jsonl(LUMEN / "questions.jsonl") if q["kind"] == "table"]
-    new = _jsonl(LUMEN / "questions_v2.jsonl")
+    old = [q for q in _jsonl(example / "questions.jsonl") if q["kind"] == "table"]
+    new = _jsonl(example / "questions_v2.jsonl")
     assert [q["question"] for q in old] == [q["question"] for q in new] and len(old) == 5
     prices_v1, prices_v2 = (v1 / "prices.md").read_text("utf-8"), (v2 / "prices.md").read_text("utf-8")
     for q1, q2 in zip(old, new, strict=True):
