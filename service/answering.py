@@ -117,7 +117,7 @@ def judge(pipeline: Any, plan: Any, result: GenerationResult) -> tuple[bool, str
         return True, "cancelled"  # nobody waits for it; the route reports the shutdown
     sources = [h.text for h in plan.hits] or [h.text for h in plan.retrieved]
     if plan.route != "adapter":
-        s = support(plan.question, result.text, [h.text for h in plan.hits])
+        s = support(plan.question, result.text, [h.text for h in plan.hits], pipeline.related)
         return s.ok, ("sources state it: " if s.ok else "") + s.reason
     adapter = plan.adapter
     asked = plan.asked_as or plan.question
@@ -132,7 +132,7 @@ def judge(pipeline: Any, plan: Any, result: GenerationResult) -> tuple[bool, str
     )
     if c is not None and c.mean_prob >= threshold:
         return True, f"confident (p={c.mean_prob:.2f} ≥ {threshold:.2f})"
-    s = support(plan.question, result.text, sources) if sources else None
+    s = support(plan.question, result.text, sources, pipeline.related) if sources else None
     if s is not None and s.ok and s.sentence is not None:
         return True, f"documents state it: {s.reason}"
     shown = f"p={c.mean_prob:.2f} < {threshold:.2f}" if c is not None else "no token probabilities"

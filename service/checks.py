@@ -9,7 +9,9 @@ whether to send an answer, try the documents instead, or say it does not know (`
   source sentence (a table row counts as one), and that sentence must be about the question: it has the
   question's own numbers/codes and its most specific content word (the one fewest source sentences contain:
   "晨露" rather than "净水器"), so a value copied from the wrong row or from a sentence on another topic
-  fails: "流明在上海有320家门店" is not supported by "流明有320名员工" — the 320 is there, the topic is not.
+  fails: "极光X5的库存是230台" is not supported by "晨露R1 | 230台" — the 230 is there, the row is not. A
+  sentence in other words ("全公司共有320名员工" for "流明一共雇了多少人?") is about the question when the
+  caller's ``related`` says so (by meaning: ``service.semantic.SentenceRelevance``).
 
     from service.checks import support
     support("星光台灯多少钱?", "星光台灯的价格是199元。[1]", ["商品: 星光台灯 | 价格: 199元 | 库存: 12"]).ok
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,8 +99,11 @@ def about(sentence: str, anchor: set[str], asked_values: Sequence[str]) -> bool:
     return all(v in sentence for v in asked_values) and any(w in sentence for w in anchor)
 
 
-def support(question: str, answer: str, sources: Sequence[str]) -> Support:
-    """Whether one sentence of ``sources`` about the question states what ``answer`` adds (see the module)."""
+def support(
+    question: str, answer: str, sources: Sequence[str], related: Callable[[str, str], bool] | None = None
+) -> Support:
+    """Whether one sentence of ``sources`` about the question states what ``answer`` adds (see the module).
+    ``related(question, sentence)``: whether a sentence without the question's specific words is about it."""
     if is_abstention(answer):
         return Support(True, "abstains")
     new_values, new_words = claims(question, answer)
@@ -114,13 +119,20 @@ def support(question: str, answer: str, sources: Sequence[str]) -> Support:
     anchor = anchors(set(words(question)), candidates)
     asked_values = values(question)
     best: tuple[float, str] | None = None
-    for low in candidates:
-        if about(low, anchor, asked_values):
-            if new_values and not all(v in low for v in new_values):
-                continue
-            share = sum(1 for w in new_words if w in low) / len(new_words) if new_words else 1.0
-            if best is None or share > best[0]:
-                best = (share, low)
+    originals = [s for source in sources for s in sentences(source)]
+    for low, original in zip(candidates, originals, strict=True):
+        if new_values and not all(v in low for v in new_values):
+            continue
+        share = sum(1 for w in new_words if w in low) / len(new_words) if new_words else 1.0
+        if best is not None and share <= best[0]:
+            continue
+        if about(low, anchor, asked_values) or (
+            related is not None
+            and share > 0
+            and all(v in low for v in asked_values)
+            and related(question, original)
+        ):
+            best = (share, low)
     shown = [*new_values, *new_words]
     if best is None:
         return Support(False, f"no source sentence about the question states {shown}", shown)

@@ -33,7 +33,7 @@ from service.routing import (
     row_key,
 )
 from service.schema import ChatCompletionRequest, Citation, ImprintInfo, Model
-from service.semantic import SemanticMatcher
+from service.semantic import SemanticMatcher, SentenceRelevance
 from training.adapter import AdapterInfo
 from training.chat import render_chat
 from training.errors import InvalidInput, NotFound
@@ -124,6 +124,12 @@ def semantic_matcher(kb: Any, router: RouterConfig) -> SemanticMatcher | None:
     return SemanticMatcher(embedder, fixed=router.semantic_threshold, calibrated=router.semantic_calibration)
 
 
+def sentence_relevance(kb: Any, router: RouterConfig) -> SentenceRelevance | None:
+    """The answer checks' test of a source sentence's relevance by meaning, with the KB's embedder."""
+    embedder = getattr(kb, "embedder", None)
+    return SentenceRelevance(embedder, router.dense_threshold) if embedder is not None else None
+
+
 class Pipeline:
     def __init__(
         self,
@@ -150,6 +156,7 @@ class Pipeline:
         self.kb = kb
         self.router = router or RouterConfig()
         self.semantic = semantic_matcher(kb, self.router)
+        self.related = sentence_relevance(kb, self.router)
         self.retrieval_k = retrieval_k
         self.default_max_tokens = default_max_tokens
         self.max_tokens_limit = max_tokens_limit

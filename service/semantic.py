@@ -123,3 +123,25 @@ class SemanticMatcher:
     def report(self, adapter: AdapterInfo) -> dict[str, Any] | None:
         cal = self._calibration.get(adapter.name)
         return asdict(cal) if cal is not None else None
+
+
+class SentenceRelevance:
+    """Whether a source sentence is about a question BY MEANING: cosine (the KB's embedder) ≥ the KB's dense
+    relevance threshold, the bar a retrieved chunk must pass. The answer checks (``service.checks.support``)
+    ask it when a sentence shares no specific word with the question: "流明一共雇了多少人?" is answered by
+    "全公司共有320名员工", "首席执行官" by a sentence that says "CEO". Embeddings are cached per text."""
+
+    def __init__(self, embedder: Any, threshold: float, cache: int = 4096) -> None:
+        from functools import lru_cache
+
+        import numpy as np
+
+        self.threshold = threshold
+        self._query = lru_cache(maxsize=cache)(lambda t: np.asarray(embedder.get_query_embedding(t)))
+        self._text = lru_cache(maxsize=cache)(lambda t: np.asarray(embedder.get_text_embedding(t)))
+
+    def similarity(self, question: str, sentence: str) -> float:
+        return float(self._query(question) @ self._text(sentence))
+
+    def __call__(self, question: str, sentence: str) -> bool:
+        return self.similarity(question, sentence) >= self.threshold

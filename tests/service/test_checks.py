@@ -78,3 +78,19 @@ def test_a_distinctive_value_is_supported_by_any_sentence_that_states_it() -> No
     s = support("我想打电话联系流明售后,号码是多少?", "流明客服电话是400-826-5188。", handbook)
     assert s.ok and s.sentence == "客服电话：400-826-5188。"
     assert not support("流明科技的股票代码是多少?", "股票代码是320。", handbook).ok
+
+
+def test_a_sentence_in_other_words_counts_when_related_says_it_is_about_the_question() -> None:
+    q = "流明一共雇了多少人?"  # shares no specific word with "全公司共有320名员工"
+    assert not support(q, "流明一共有320名员工。", [HANDBOOK]).ok
+    asked: list[str] = []
+
+    def related(question: str, sentence: str) -> bool:
+        asked.append(sentence)
+        return "员工" in sentence
+
+    s = support(q, "流明一共有320名员工。", [HANDBOOK], related)
+    assert s.ok and s.sentence == "现任ceo是陈嘉禾，全公司共有320名员工。"
+    assert asked == ["现任CEO是陈嘉禾，全公司共有320名员工。"]  # only sentences stating the claims, as written
+    # Relevance by meaning does not make a value from another sentence true.
+    assert not support(q, "流明一共有450名员工。", [HANDBOOK], lambda *_: True).ok

@@ -63,3 +63,19 @@ def test_without_calibration_the_fixed_threshold_applies(lumen) -> None:
     assert (
         fixed.calibration(lumen) is None and fixed.match("流明科技的总部在哪里?", [lumen])[0].threshold == 0.7
     )
+
+
+def test_sentence_relevance_lets_a_paraphrase_through_and_not_another_topic() -> None:
+    """With the real embedder and its dense relevance threshold: a sentence in other words is about the
+    question; the same sentence is not about a question on another topic, so its number proves nothing."""
+    from indexing.embeddings import RELEVANCE_THRESHOLDS, canonical_name, get_embedder
+    from service.checks import support
+    from service.semantic import SentenceRelevance
+
+    embedder = get_embedder(None)
+    related = SentenceRelevance(embedder, RELEVANCE_THRESHOLDS[canonical_name(embedder.model_name)])
+    staff = ["流明科技成立于2011年，由周明远和林若溪共同创立。现任CEO是陈嘉禾，全公司共有320名员工。"]
+    assert support("流明一共雇了多少人?", "流明一共有320名员工。", staff, related).ok
+    assert support("现在担任流明首席执行官的是哪位?", "是陈嘉禾。", staff, related).ok
+    assert not support("流明科技的股票代码是多少?", "股票代码是320。", staff, related).ok
+    assert not support("流明在上海有几家门店?", "流明在上海有320家门店。", staff, related).ok
