@@ -15,9 +15,9 @@ from eval.bench import quality
 pytestmark = pytest.mark.slow
 
 # kind → the least share of routed (hybrid) answers that must be right
-# measured (eval/RESULTS.md): seen 16/16, paraphrase 12/17, table 4/5 and 5/5, unknown 3/4; one question of
-# slack per kind (two trainings of the same data differ by that much on 2 cores)
-FLOORS_V1 = {"seen": 0.9, "paraphrase": 0.64, "table": 0.6, "unknown": 0.5}
+# measured (eval/RESULTS.md): seen 16/16, paraphrase 14/17, table 4/5 and 5/5, unknown 3/4; up to two
+# questions of slack per kind (two trainings of the same data differ by about one on 2 cores)
+FLOORS_V1 = {"seen": 0.9, "paraphrase": 0.7, "table": 0.6, "unknown": 0.5}
 FLOORS_V2 = {"table": 0.8}
 
 
