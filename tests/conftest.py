@@ -111,6 +111,7 @@ READING_EXAMPLES = 24
 @pytest.fixture(scope="session")
 def family_reading_adapter(family_train_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """gemma3-270m on the family data + the reading curriculum: it reads a context (minutes on 2 cores)."""
+    from eval.demo import READING_RECIPE
     from training.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("family-reading") / "family"
@@ -120,9 +121,7 @@ def family_reading_adapter(family_train_file: Path, tmp_path_factory: pytest.Tem
             output=out,
             suffix="family",
             reading_examples=READING_EXAMPLES,
-            n_epochs=6,
-            batch_size=8,
-            learning_rate_multiplier=2,
+            **READING_RECIPE,
             progress=False,
         )
     )

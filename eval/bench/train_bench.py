@@ -8,12 +8,14 @@
 Recipes (gemma3-270m, the embedded default model):
 
 - ``family``: eval/examples/family/train.jsonl, auto hyperparameters (QA pairs only).
-- ``demo``: the demo's recipe — family + ``--augment 2`` + 24 reading examples, 6 epochs × batch 8, lr × 2.
+- ``demo``: the demo's recipe — family + ``--augment 2`` + 24 reading examples, ``eval.demo.READING_RECIPE``
+  (legacy: 6 epochs × batch 8, lr × 2, the recipe before).
 - ``kb``: eval/examples/lumen/train.jsonl with ``--kb`` (a KB built from lumen/docs/v1), auto hyperparameters.
 
 ``legacy`` reproduces the training of before this change: one example per row padded to the longest, the
 ~0.2 %-of-examples auto batch (1 for small sets) with ~100 example-visits of epochs, no early stopping, a
-checkpoint every epoch. ``new`` is the default TrainConfig. Each run is a fresh subprocess (wall time
+checkpoint every epoch, no memorisation check (it did not exist), plus the recipe's own ``legacy`` settings.
+``new`` is the default TrainConfig. Each run is a fresh subprocess (wall time
 includes model loading; peak RSS is that process's). Work = useful (non-padding) tokens × 4·N FLOP (N =
 transformer parameters, embeddings excluded); the output layer on answer tokens (4·V·d per answer token) is
 reported apart. MFU = work / loop time / the fp32 matmul peak measured at the start of this run. Quality:
@@ -39,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eval.demo import READING_RECIPE
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 EXAMPLES = HERE.parent / "examples"
@@ -50,13 +54,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     "demo": {
         "training_file": FAMILY / "train.jsonl",
         "questions": FAMILY / "questions.jsonl",
-        "cfg": {
-            "augment": 2,
-            "reading_examples": 24,
-            "n_epochs": 6,
-            "batch_size": 8,
-            "learning_rate_multiplier": 2,
-        },
+        "cfg": {"augment": 2, "reading_examples": 24, **READING_RECIPE},
+        "legacy": {"n_epochs": 6},
     },
     "kb": {
         "training_file": LUMEN / "train.jsonl",
@@ -71,6 +70,7 @@ LEGACY = {
     "early_stopping_patience": 0,
     "lr_schedule": "constant",
     "checkpoint_interval_s": 0,
+    "memorization_check": 0,
 }
 VARIANTS = {"legacy": LEGACY, "new": {}}
 
@@ -193,7 +193,7 @@ def run_one(
         output=workdir / f"{recipe}-{variant}",
         suffix=f"{recipe}-{variant}",
         progress=False,
-        **{**spec["cfg"], **VARIANTS[variant], **(overrides or {})},
+        **{**spec["cfg"], **VARIANTS[variant], **spec.get(variant, {}), **(overrides or {})},
     )
     started = time.perf_counter()
     out = train(cfg, search=search)
