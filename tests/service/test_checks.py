@@ -91,6 +91,7 @@ def test_a_sentence_in_other_words_counts_when_related_says_it_is_about_the_ques
 
     s = support(q, "流明一共有320名员工。", [HANDBOOK], related)
     assert s.ok and s.sentence == "现任ceo是陈嘉禾，全公司共有320名员工。"
-    assert asked == ["现任CEO是陈嘉禾，全公司共有320名员工。"]  # only sentences stating the claims, as written
+    # asked only about sentences stating the claims, in their own case
+    assert asked == ["现任CEO是陈嘉禾，全公司共有320名员工。"]
     # Relevance by meaning does not make a value from another sentence true.
     assert not support(q, "流明一共有450名员工。", [HANDBOOK], lambda *_: True).ok

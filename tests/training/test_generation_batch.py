@@ -28,4 +28,5 @@ def test_a_padded_batch_answers_each_prompt_as_it_would_alone(model_and_tokenize
         assert got.finish_reason == alone.finish_reason
         assert got.prompt_tokens == len(prompt) and got.completion_tokens == alone.completion_tokens
         assert [t.token_id for t in got.logprobs] == [t.token_id for t in alone.logprobs]
-        assert [t.logprob for t in got.logprobs] == pytest.approx([t.logprob for t in alone.logprobs], abs=1e-4)
+        expected = [t.logprob for t in alone.logprobs]
+        assert [t.logprob for t in got.logprobs] == pytest.approx(expected, abs=1e-4)
