@@ -109,7 +109,8 @@ def support(
     new_values, new_words = claims(question, answer)
     if not new_values and not new_words:
         return Support(False, "the answer adds nothing to the question")
-    candidates = [s.lower() for source in sources for s in sentences(source)]
+    originals = [s for source in sources for s in sentences(source)]
+    candidates = [s.lower() for s in originals]
     if new_values and all(len(v) >= DISTINCTIVE_VALUE for v in new_values):
         # A phone number, an e-mail or a URL found in a sentence is that sentence's fact: no coincidence to
         # rule out (short numbers — prices, counts — must come from a sentence about the question).
@@ -119,7 +120,6 @@ def support(
     anchor = anchors(set(words(question)), candidates)
     asked_values = values(question)
     best: tuple[float, str] | None = None
-    originals = [s for source in sources for s in sentences(source)]
     for low, original in zip(candidates, originals, strict=True):
         if new_values and not all(v in low for v in new_values):
             continue
