@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from training.generation import mean_probability
 from training.prompting import strip_markers
 from training.text import is_abstention, is_value, values, words
 
@@ -50,10 +51,10 @@ class Confidence:
 
 def confidence(logprobs: Sequence[Any] | None) -> Confidence | None:
     """From the engine's per-token logprobs (``TokenLogprob.logprob``); None when there are none."""
-    values = [float(t.logprob) for t in logprobs or ()]
-    if not values:
+    mean = mean_probability(logprobs)
+    if mean is None or not logprobs:
         return None
-    return Confidence(math.exp(sum(values) / len(values)), math.exp(min(values)), len(values))
+    return Confidence(mean, math.exp(min(float(t.logprob) for t in logprobs)), len(logprobs))
 
 
 def sentences(source: str) -> list[str]:

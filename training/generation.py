@@ -19,6 +19,7 @@ alternatives (``GenerationResult.logprobs``; the router may use them as a confid
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -175,8 +176,7 @@ def generate(
     import torch
     from transformers import LogitsProcessorList, StoppingCriteriaList
 
-    eos = stop_token_ids(tokenizer)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    eos, pad = _stop_and_pad(tokenizer)
     ids = torch.tensor([req.prompt_ids], dtype=torch.long, device=model.device)
     processors, recorder = _processors(model, tokenizer, req, eos)
     tap = _tap(recorder, on_token, streamer) if recorder is not None or on_token is not None else None
@@ -242,6 +242,20 @@ class _GreedyLogprobs:
         return scores
 
 
+def _stop_and_pad(tokenizer: Any) -> tuple[list[int], int]:
+    """The ids that end a turn, and the padding id (the first of them when the tokenizer has none)."""
+    eos = stop_token_ids(tokenizer)
+    return eos, tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+
+
+def mean_probability(logprobs: Sequence[TokenLogprob] | None) -> float | None:
+    """How sure the model was of a completion: the geometric mean of its tokens' probabilities (a memorised
+    answer is ~1.0). None without tokens. The one formula behind the memorisation check's calibration
+    (``training.memorize``) and the router's confidence check (``service.checks.confidence``)."""
+    values = [float(t.logprob) for t in logprobs or ()]
+    return math.exp(sum(values) / len(values)) if values else None
+
+
 def generate_greedy_batch(
     model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], max_tokens: Sequence[int]
 ) -> list[GenerationResult]:
@@ -252,8 +266,7 @@ def generate_greedy_batch(
     import torch
     from transformers import LogitsProcessorList
 
-    eos = stop_token_ids(tokenizer)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    eos, pad = _stop_and_pad(tokenizer)
     width = max(len(p) for p in prompts)
     ids = torch.full((len(prompts), width), pad, dtype=torch.long)
     mask = torch.zeros_like(ids)

@@ -16,14 +16,13 @@ engine runs, here with the questions in one padded batch: same answers, one deco
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from training.calibration import separating_threshold
 from training.chat import render_chat
-from training.generation import generate_greedy_batch
+from training.generation import generate_greedy_batch, mean_probability
 from training.text import detect_language, normalize, values, words
 
 # What "answers it" means: the trained answer's numbers/codes all there, and most of its words.
@@ -93,8 +92,7 @@ def check(
             for (chat, expected), r in zip(
                 part, generate_greedy_batch(model, tokenizer, prompts, rooms), strict=True
             ):
-                lps = [t.logprob for t in r.logprobs or ()]
-                p = math.exp(sum(lps) / len(lps)) if lps else 0.0
+                p = mean_probability(r.logprobs) or 0.0
                 out.append(Outcome(chat[-1]["content"], expected, r.text, memorized(r.text, expected), p))
         return out
     finally:
