@@ -7,7 +7,8 @@ generated as asked. A routed answer is generated with its token logprobs and jud
   is asked it both in the trained wording and as the user asked it; the answers must agree (``agree``);
 - from the adapter alone: trusted when the adapter did not fail this question in its memorisation check
   (``imprint.json`` → ``memorization.missed``) and it was sure (geometric-mean token probability ≥ the
-  adapter's calibrated ``confidence`` threshold), or when a retrieved document states the same thing.
+  adapter's calibrated ``confidence`` threshold) and the question is not narrowed to a place or period its
+  training question was not ("在北京"), or when a retrieved document states the same thing.
   Otherwise the documents are tried: the same adapter answers again with the retrieved sources;
 - from documents (adapter+context, context): sent only when one source sentence about the question states
   what the answer adds (no value copied from another row, no invented number). Otherwise: "I don't know".
@@ -20,15 +21,16 @@ every generation the answer took. Streaming a checked answer sends it once it pa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from service.checks import agree, confidence, support
+from service.checks import agree, confidence, subject_words, support
 from service.engines.base import StreamDelta
 from training.errors import InvalidInput
 from training.generation import GenerationRequest, GenerationResult
-from training.text import abstain_text
+from training.text import abstain_text, scope
 
 # Default geometric-mean token probability under which an adapter-alone answer is not trusted (the adapter's
 # own calibration, written by its memorisation check, wins).
@@ -52,7 +54,7 @@ async def answer(pipeline: Any, plan: Any, req: Any, json_schema: str | None = N
     if plan.route == "adapter" and plan.decision.get("confirm"):
         ok, why = await _confirm(pipeline, plan, req, json_schema, result, spent)
     if ok:
-        ok, why = judge(pipeline, plan, result)
+        ok, why = await asyncio.to_thread(judge, pipeline, plan, result)
     _record(plan, plan.route, ok, why)
     if not ok and plan.route == "adapter" and plan.retrieved:
         try:
@@ -62,7 +64,7 @@ async def answer(pipeline: Any, plan: Any, req: Any, json_schema: str | None = N
         else:
             gen = pipeline.generation_request(plan, req, json_schema)
             result = await _generate_checked(pipeline, gen, spent)
-            ok, why = judge(pipeline, plan, result)
+            ok, why = await asyncio.to_thread(judge, pipeline, plan, result)
             _record(plan, plan.route, ok, why)
     if not ok:
         plan.route, plan.reason, plan.hits = "abstain", f"answer not sent: {why}", []
@@ -112,14 +114,16 @@ async def _generate_checked(pipeline: Any, gen_req: GenerationRequest, spent: li
 
 
 def judge(pipeline: Any, plan: Any, result: GenerationResult) -> tuple[bool, str]:
-    """Whether ``result`` may be sent for ``plan``'s route, and why (see the module docstring)."""
+    """Whether ``result`` may be sent for ``plan``'s route, and why (see the module docstring). Blocking (it
+    may embed a sentence): call it in a thread."""
     if result.finish_reason == "cancelled":
         return True, "cancelled"  # nobody waits for it; the route reports the shutdown
+    adapter = plan.adapter
+    subject = subject_words(tuple(adapter.knowledge)) if adapter else frozenset()
     sources = [h.text for h in plan.hits] or [h.text for h in plan.retrieved]
     if plan.route != "adapter":
-        s = support(plan.question, result.text, [h.text for h in plan.hits], pipeline.related)
+        s = support(plan.question, result.text, [h.text for h in plan.hits], pipeline.related, subject)
         return s.ok, ("sources state it: " if s.ok else "") + s.reason
-    adapter = plan.adapter
     asked = plan.asked_as or plan.question
     missed = set((adapter.memorization or {}).get("missed", [])) if adapter else set()
     if asked in missed:
@@ -130,11 +134,16 @@ def judge(pipeline: Any, plan: Any, result: GenerationResult) -> tuple[bool, str
         for t in (pipeline.router.adapter_confidence, _calibrated(adapter), DEFAULT_ADAPTER_CONFIDENCE)
         if t is not None
     )
-    if c is not None and c.mean_prob >= threshold:
+    trained = plan.decision.get("knowledge_question") or asked
+    # "云雀咖啡在北京有几家门店?" is not "云雀咖啡有多少家门店?": the adapter's sure answer is the company's.
+    beyond = [w for w in scope(plan.question) if w.lower() not in trained.lower()]
+    if c is not None and c.mean_prob >= threshold and not beyond:
         return True, f"confident (p={c.mean_prob:.2f} ≥ {threshold:.2f})"
-    s = support(plan.question, result.text, sources, pipeline.related) if sources else None
+    s = support(plan.question, result.text, sources, pipeline.related, subject) if sources else None
     if s is not None and s.ok and s.sentence is not None:
         return True, f"documents state it: {s.reason}"
+    if beyond:
+        return False, f"asks about {beyond}, which its training question did not; no document states it"
     shown = f"p={c.mean_prob:.2f} < {threshold:.2f}" if c is not None else "no token probabilities"
     return False, f"unsure ({shown}) and no document states it"
 

@@ -11,7 +11,11 @@ whether to send an answer, try the documents instead, or say it does not know (`
   "晨露" rather than "净水器"), so a value copied from the wrong row or from a sentence on another topic
   fails: "极光X5的库存是230台" is not supported by "晨露R1 | 230台" — the 230 is there, the row is not. A
   sentence in other words ("全公司共有320名员工" for "流明一共雇了多少人?") is about the question when the
-  caller's ``related`` says so (by meaning: ``service.semantic.SentenceRelevance``).
+  caller's ``related`` says so (by meaning: ``service.semantic.SentenceRelevance``). A word in most of the
+  adapter's training questions (:func:`subject_words`: the company's name, "流明") says what every question
+  is about, not this one's topic, so it does not make a sentence about the question. A question narrowed to
+  a place or a period (``training.text.scope``: "在北京", "明年") is answered only by a sentence that names
+  it: the company's store count is not Beijing's.
 
     from service.checks import support
     support("星光台灯多少钱?", "星光台灯的价格是199元。[1]", ["商品: 星光台灯 | 价格: 199元 | 库存: 12"]).ok
@@ -21,13 +25,15 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from training.generation import mean_probability
 from training.prompting import strip_markers
-from training.text import is_abstention, is_value, values, words
+from training.text import is_abstention, is_value, scope, values, words
 
 # A sentence of a source: split after Chinese/English terminators and at line breaks (a table row is a line).
 _SENTENCE = re.compile(r"[^。!?;！？；\n]+[。!?;！？；]?")
@@ -94,6 +100,14 @@ def anchors(topic: set[str], candidates: Sequence[str]) -> set[str]:
     return {w for w, n in counts.items() if present and n == min(present)}
 
 
+@lru_cache(maxsize=64)
+def subject_words(questions: tuple[str, ...]) -> frozenset[str]:
+    """Words in more than half of an adapter's training questions: what they are all about (the company's
+    name), which marks no one question's topic. Cached: one adapter's questions, every request."""
+    counts = Counter(w for q in questions for w in set(words(q)))
+    return frozenset(w for w, n in counts.items() if n * 2 > len(questions))
+
+
 def about(sentence: str, anchor: set[str], asked_values: Sequence[str]) -> bool:
     """A (lower-cased) sentence is about the question when it has the question's numbers/codes ("X5") and
     one of its most specific words."""
@@ -101,16 +115,24 @@ def about(sentence: str, anchor: set[str], asked_values: Sequence[str]) -> bool:
 
 
 def support(
-    question: str, answer: str, sources: Sequence[str], related: Callable[[str, str], bool] | None = None
+    question: str,
+    answer: str,
+    sources: Sequence[str],
+    related: Callable[[str, str], bool] | None = None,
+    subject: frozenset[str] = frozenset(),
 ) -> Support:
     """Whether one sentence of ``sources`` about the question states what ``answer`` adds (see the module).
-    ``related(question, sentence)``: whether a sentence without the question's specific words is about it."""
+    ``related(question, sentence)``: whether a sentence without the question's specific words is about it.
+    ``subject``: words that mark no topic (:func:`subject_words` of the adapter's training questions)."""
     if is_abstention(answer):
         return Support(True, "abstains")
     new_values, new_words = claims(question, answer)
     if not new_values and not new_words:
         return Support(False, "the answer adds nothing to the question")
-    originals = [s for source in sources for s in sentences(source)]
+    narrowed = [w.lower() for w in scope(question)]
+    originals = [s for source in sources for s in sentences(source) if all(w in s.lower() for w in narrowed)]
+    if not originals and narrowed:
+        return Support(False, f"the question asks about {narrowed}: no source sentence names it")
     candidates = [s.lower() for s in originals]
     if new_values and all(len(v) >= DISTINCTIVE_VALUE for v in new_values):
         # A phone number, an e-mail or a URL found in a sentence is that sentence's fact: no coincidence to
@@ -118,7 +140,8 @@ def support(
         stated = next((c for c in candidates if all(v in c for v in new_values)), None)
         if stated is not None:
             return Support(True, f"stated in: {stated[:80]}", new_values, stated)
-    anchor = anchors(set(words(question)), candidates)
+    topic = set(words(question))
+    anchor = anchors(topic - subject or topic, candidates)
     asked_values = values(question)
     best: tuple[float, str] | None = None
     for low, original in zip(candidates, originals, strict=True):

@@ -175,6 +175,45 @@ def _document_frequency(known: tuple[str, ...]) -> dict[str, int]:
     return dict(Counter(w for k in known for w in word_set(k)))
 
 
+# ── scope: the place or period a question narrows itself to ─────────────────────────────────────────────
+# Periods other than the documents' present: what a source says is about now, not next year or last month.
+# Matched in the raw text, since jieba cuts "流明明年" as 流 / 明明 / 年.
+_PERIODS = (
+    *("明年", "去年", "前年", "后年", "来年", "往年", "上半年", "下半年", "明天", "昨天", "前天", "后天"),
+    *("上个月", "下个月", "上月", "下月", "上周", "下周", "上季度", "下季度", "上个季度", "下个季度"),
+    *("将来", "未来"),
+    *("next year", "last year", "next month", "last month", "next week", "last week", "next quarter"),
+    *("last quarter", "tomorrow", "yesterday", "in the future"),
+)
+# Words jieba's dictionary tags as places that name no one place ("哪座城市", "上门安装", "东西").
+_NOT_PLACES = frozenset(
+    {"城市", "地方", "地区", "东西", "上门", "国家", "全国", "各地", "当地", "本地", "外地", "海外", "国外"}
+    | {"国内", "网上", "线上", "线下", "南北", "东南", "西南", "东北", "西北", "爱国", "英雄", "太阳", "哥哥"}
+)
+
+
+@lru_cache(maxsize=4096)
+def scope(text: str) -> tuple[str, ...]:
+    """The places and periods ``text`` narrows itself to: "云雀咖啡在北京有几家门店?" → ("北京",),
+    "流明明年会推出什么新产品?" → ("明年",). An answer to such a question must come from a source that names
+    the same place or period: the company's store count is not Beijing's, today's products are not next
+    year's. Places are what jieba tags ``ns`` (two characters or more, minus generic ones); periods come
+    from a fixed list of periods other than now."""
+    import jieba.posseg
+
+    _jieba()
+    low = text.lower()
+    periods = [p for p in _PERIODS if p in low]
+    places = [
+        w
+        for piece in _pieces(text)
+        if not piece.isascii()
+        for w, flag in jieba.posseg.cut(piece)
+        if flag == "ns" and len(w) > 1 and w not in _NOT_PLACES
+    ]
+    return tuple(dict.fromkeys([*periods, *places]))
+
+
 def values(text: str) -> list[str]:
     """The facts an answer can get exactly right or wrong: numbers and Latin-letter tokens, lower-cased, in
     order (no duplicates): "客服电话是400-826-5188" → ["400-826-5188"]."""
@@ -213,5 +252,6 @@ def is_abstention(answer: str) -> bool:
 if __name__ == "__main__":
     sample = " ".join(sys.argv[1:])
     print("words:      ", words(sample))
+    print("scope:      ", list(scope(sample)))
     print("index_terms:", index_terms(sample))
     print("language:   ", detect_language(sample))

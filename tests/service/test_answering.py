@@ -139,3 +139,23 @@ def test_the_documents_fallback_fits_the_model_s_context(serve, tmp_path: Path) 
     info = r.model_extra["imprint"]
     assert info["route"] == "abstain" and r.choices[0].message.content == "不知道。"
     assert info["decision"]["checks"][0]["route"] == "adapter"
+
+
+def test_a_sure_adapter_is_not_trusted_on_a_place_its_training_question_did_not_name(serve) -> None:
+    """"北京的老大是谁?" reaches the adapter trained on "老大是谁?"; however sure it is, its answer is about
+    the family it learnt, not Beijing's — no document says otherwise, so the router abstains and says why."""
+    settings = {"check_answers": True, "adapter_confidence": 0.0, "knowledge_threshold": 0.3}
+    with serve(**settings) as url:
+        sure = ask(url, ALPHA_KNOWLEDGE[0])
+        narrowed = ask(url, "北京的老大是谁?")
+    assert sure.model_extra["imprint"]["route"] == "adapter"
+    info = narrowed.model_extra["imprint"]
+    assert info["decision"]["knowledge_question"] == ALPHA_KNOWLEDGE[0]
+    assert info["decision"]["checks"] == [
+        {
+            "route": "adapter",
+            "passed": False,
+            "why": "asks about ['北京'], which its training question did not; no document states it",
+        }
+    ]
+    assert info["route"] == "abstain" and narrowed.choices[0].message.content == "不知道。"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from service.checks import Confidence, agree, claims, confidence, support
+from service.checks import Confidence, agree, claims, confidence, subject_words, support
 from training.generation import TokenLogprob
 
 HANDBOOK = (
@@ -95,3 +95,47 @@ def test_a_sentence_in_other_words_counts_when_related_says_it_is_about_the_ques
     assert asked == ["现任CEO是陈嘉禾，全公司共有320名员工。"]
     # Relevance by meaning does not make a value from another sentence true.
     assert not support(q, "流明一共有450名员工。", [HANDBOOK], lambda *_: True).ok
+
+
+LUMEN_QUESTIONS = (
+    "流明科技是哪一年成立的?",
+    "流明的客服电话是多少?",
+    "流明的客服邮箱是什么?",
+    "退货期限是多少天?",
+)
+
+
+def test_subject_words_are_in_most_training_questions() -> None:
+    assert subject_words(LUMEN_QUESTIONS) == frozenset({"流明"})
+    assert subject_words(()) == frozenset()
+
+
+def test_the_company_s_name_does_not_make_a_sentence_about_the_question() -> None:
+    """ "流明" is the only question word in the warranty sentence; "客服" marks the topic (e-mail)."""
+    sources = ["- 客服邮箱：service@lumen-water.cn\n流明净水器整机保修3年。"]
+    q, wrong = "给流明客服写邮件应该发到哪个地址?", "流明净水器整机保修3年。[2]"
+    assert support(q, wrong, sources).ok  # without knowing the subject, 流明 looked specific
+    s = support(q, wrong, sources, subject=subject_words(LUMEN_QUESTIONS))
+    assert (
+        not s.ok
+        and s.reason == "no source sentence about the question states ['3', '净水器', '整机', '保修']"
+    )
+    assert support(
+        q, "客服邮箱是service@lumen-water.cn。", sources, subject=subject_words(LUMEN_QUESTIONS)
+    ).ok
+    # a question of nothing but subject words still has a topic
+    assert support("流明?", "流明科技成立于2011年。", [HANDBOOK], subject=frozenset({"流明"})).ok
+
+
+def test_a_question_narrowed_to_a_place_or_period_needs_a_sentence_that_names_it() -> None:
+    products = "流明有晨露、清泉和极光三个产品系列。"
+    s = support("流明明年会推出什么新产品?", products, [HANDBOOK])
+    assert not s.ok and s.reason == "the question asks about ['明年']: no source sentence names it"
+    assert support(
+        "流明明年会推出什么新产品?", "流明明年会推出极光X7。", [HANDBOOK, "明年流明将推出极光X7。"]
+    ).ok
+    stores = ["截至目前，流明在全国共有48家门店。", "流明在上海有12家门店。"]
+    assert support("流明在上海有几家门店?", "流明在上海有12家门店。", stores).ok
+    assert not support("流明在上海有几家门店?", "流明在上海有48家门店。", stores).ok
+    # a phone number is its own evidence, but not for a question about another place
+    assert not support("流明北京办公室的电话是多少?", "电话是400-826-5188。", [HANDBOOK]).ok

@@ -8,7 +8,7 @@ and BM25 lists) dropped.
 
 from __future__ import annotations
 
-from training.text import STOPWORDS, index_terms, words
+from training.text import STOPWORDS, index_terms, scope, words
 
 
 def test_index_terms_split_chinese_words_add_their_characters_and_drop_stopwords() -> None:
@@ -40,3 +40,18 @@ def test_words_are_precise_mode_content_words() -> None:
     # nothing but stopwords: every word is kept, so two such questions can still be compared
     assert words("是谁?") == ["是", "谁"]
     assert words("") == []
+
+
+def test_scope_names_the_place_or_period_a_question_narrows_itself_to() -> None:
+    assert scope("云雀咖啡在北京有几家门店?") == ("北京",)
+    assert scope("流明明年会推出什么新产品?") == ("明年",)  # jieba cuts 流/明明/年: periods match the text
+    assert scope("云雀咖啡去年在上海的营业额是多少?") == ("去年", "上海")
+    assert scope("What will Lumen launch next year?") == ("next year",)
+    # generic places, the present and paraphrases narrow nothing
+    for q in [
+        "流明的生产基地位于哪座城市?",
+        "第一次上门安装要付钱吗?",
+        "现在担任流明首席执行官的是哪位?",
+        "当初是哪两个人办起了云雀咖啡?",
+    ]:
+        assert scope(q) == (), q
