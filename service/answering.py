@@ -13,8 +13,10 @@ generated as asked. A routed answer is generated with its token logprobs and jud
 - from documents (adapter+context, context): sent only when one source sentence about the question states
   what the answer adds (no value copied from another row, no invented number). Otherwise: "I don't know".
 
-Every check lands in ``imprint.decision.checks``, so a client (and ``imprint eval``) sees why. Usage counts
-every generation the answer took. Streaming a checked answer sends it once it passed (one delta).
+On every route, an answer to a question asking for an e-mail address, a web address or a phone number must
+hold one (``has_form``). Every check lands in ``imprint.decision.checks``, so a client (and ``imprint eval``)
+sees why. Usage counts every generation the answer took. Streaming a checked answer sends it once it passed
+(one delta).
 
     result = await answer(pipeline, plan, request, json_schema=None)
 """
@@ -26,7 +28,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from service.checks import agree, confidence, subject_words, support
+from service.checks import agree, confidence, has_form, subject_words, support
 from service.engines.base import StreamDelta
 from training.errors import InvalidInput
 from training.generation import GenerationRequest, GenerationResult
@@ -118,6 +120,9 @@ def judge(pipeline: Any, plan: Any, result: GenerationResult) -> tuple[bool, str
     may embed a sentence): call it in a thread."""
     if result.finish_reason == "cancelled":
         return True, "cancelled"  # nobody waits for it; the route reports the shutdown
+    shaped, why = has_form(plan.question, result.text)
+    if not shaped:
+        return False, why
     adapter = plan.adapter
     subject = subject_words(tuple(adapter.knowledge)) if adapter else frozenset()
     sources = [h.text for h in plan.hits] or [h.text for h in plan.retrieved]

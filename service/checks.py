@@ -16,6 +16,8 @@ whether to send an answer, try the documents instead, or say it does not know (`
   is about, not this one's topic, so it does not make a sentence about the question. A question narrowed to
   a place or a period (``training.text.scope``: "在北京", "明年") is answered only by a sentence that names
   it: the company's store count is not Beijing's.
+- :func:`has_form` — a question asking for an e-mail address, a web address or a phone number needs an answer
+  that holds one (whatever the sources say, a warranty period does not answer "发邮件发到哪里?").
 
     from service.checks import support
     support("星光台灯多少钱?", "星光台灯的价格是199元。[1]", ["商品: 星光台灯 | 价格: 199元 | 库存: 12"]).ok
@@ -164,6 +166,43 @@ def support(
     if new_values or share >= 0.5:
         return Support(True, f"stated in: {sentence[:80]}", shown, sentence)
     return Support(False, f"only {share:.0%} of {new_words} in the closest sentence", shown, sentence)
+
+
+# A question asking for a way to reach someone (the thing AND a "what/where", in the lower-cased question)
+# needs an answer holding one: "有问题想发邮件给云雀咖啡,发到哪里?" is not answered by a
+# warranty period, however true that is; "客服邮件多久回复?" asks for no address.
+_WHAT = r"[^。？?]*(?:什么|多少|哪里|哪个|地址|号码|拨)"
+_FORMS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
+    (
+        "an e-mail address",
+        re.compile(rf"(?:邮箱|邮件){_WHAT}|e-?mail address|what is the e-?mail|\be-?mail to\b"),
+        re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
+    ),
+    (
+        "a web address",
+        re.compile(r"网址|(?:官网|网站)的?(?:是|地址)|web(?:site)? address|\burl\b|what is the website"),
+        re.compile(r"(?:https?://|www\.)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b", re.IGNORECASE),
+    ),
+    (
+        "a phone number",
+        re.compile(rf"(?:电话|热线|手机号|传真){_WHAT}|(?:phone|telephone|hotline|fax) number|\bhotline\b"),
+        re.compile(r"\+?\d[\d -]{5,}\d"),
+    ),
+)
+
+
+def expected_form(question: str) -> tuple[str, re.Pattern[str]] | None:
+    """What the question's answer must hold (an e-mail address, a web address, a phone number), else None."""
+    low = question.lower()
+    return next(((name, pattern) for name, asks, pattern in _FORMS if asks.search(low)), None)
+
+
+def has_form(question: str, answer: str) -> tuple[bool, str]:
+    """Whether ``answer`` holds what the question asks for (an abstention always does)."""
+    form = expected_form(question)
+    if form is None or is_abstention(answer) or form[1].search(strip_markers(answer)):
+        return True, ""
+    return False, f"the question asks for {form[0]}; the answer has none"
 
 
 def agree(question: str, trained: str, asked: str) -> tuple[bool, str]:

@@ -28,6 +28,7 @@ from eval.report import Result, summarize
 from eval.run import answer_modes
 from eval.scoring import contains_any
 from training.fileio import atomic_write, atomic_write_json
+from training.text import is_abstention
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -115,6 +116,15 @@ def run(
     }
 
 
+def wrong_sent(payload: dict[str, Any], phase: str, mode: str = "hybrid") -> list[tuple[str, str]]:
+    """(id, answer) of the wrong answers ``mode`` sent in ``phase`` — a miss that is not "I don't know"."""
+    return [
+        (r["id"], r["answer"])
+        for r in payload[phase]["results"]
+        if r["mode"] == mode and not r["correct"] and not is_abstention(r["answer"])
+    ]
+
+
 def table(payload: dict[str, Any]) -> str:
     """Markdown: accuracy per kind and mode, with the routed mode's routes."""
     lines = [f"# Answer quality — {payload['example']} on {payload['base_model']}", ""]
@@ -149,6 +159,12 @@ def table(payload: dict[str, Any]) -> str:
             f"adapter confidence ≥ {c.get('confidence')}; memorised {c.get('memorized')} training questions."
         )
     lines.append(f"Stale answers after the change (a v1 value): {payload['v2']['stale']}")
+    asked = sum(1 for phase in ("v1", "v2") for r in payload[phase]["results"] if r["mode"] == "hybrid")
+    wrong = [w for phase in ("v1", "v2") for w in wrong_sent(payload, phase)]
+    shown = "; ".join(f"{i}: {a[:40]}" for i, a in wrong)
+    lines.append(f'Wrong answers sent (hybrid; a miss that is not "I don\'t know"): {len(wrong)} of {asked}')
+    if wrong:
+        lines[-1] += f" ({shown})"
     lines.append(f"Timings (s): {payload['timings_s']}")
     return "\n".join(lines) + "\n"
 

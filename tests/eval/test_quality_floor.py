@@ -15,10 +15,12 @@ from eval.bench import quality
 pytestmark = pytest.mark.slow
 
 # kind → the least share of routed (hybrid) answers that must be right
-# measured (eval/RESULTS.md): seen 16/16, paraphrase 14/17, table 4/5 and 5/5, unknown 3/4; up to two
-# questions of slack per kind (two trainings of the same data differ by about one on 2 cores)
-FLOORS_V1 = {"seen": 0.9, "paraphrase": 0.7, "table": 0.6, "unknown": 0.5}
+# measured (eval/RESULTS.md): seen 16/16, paraphrase 14/17, table 4/5 and 5/5, unknown 4/4; up to two
+# questions of slack per kind, one for the four unknowns (two trainings of the same data differ by about one)
+FLOORS_V1 = {"seen": 0.9, "paraphrase": 0.7, "table": 0.6, "unknown": 0.75}
 FLOORS_V2 = {"table": 0.8}
+# A miss should be "I don't know", not a wrong fact: measured 0 wrong answers sent out of 47.
+MOST_WRONG_SENT = 2
 
 
 def test_lumen_routed_answers_stay_above_their_floors(tmp_path: Path) -> None:
@@ -29,6 +31,8 @@ def test_lumen_routed_answers_stay_above_their_floors(tmp_path: Path) -> None:
             cell = summary[kind]
             assert cell["correct"] / cell["total"] >= floor, (phase, kind, cell)
     assert payload["v2"]["stale"]["hybrid"] == 0  # no v1 value after the documents changed
+    wrong = quality.wrong_sent(payload, "v1") + quality.wrong_sent(payload, "v2")
+    assert len(wrong) <= MOST_WRONG_SENT, wrong
     assert payload["memorization"]["passed"] >= 0.9 * payload["memorization"]["checked"]
     [calibration] = payload["calibration"].values()
     assert calibration["semantic"]["threshold"] is not None

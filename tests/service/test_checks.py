@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import math
 
-from service.checks import Confidence, agree, claims, confidence, subject_words, support
+from service.checks import (
+    Confidence,
+    agree,
+    claims,
+    confidence,
+    expected_form,
+    has_form,
+    subject_words,
+    support,
+)
 from training.generation import TokenLogprob
 
 HANDBOOK = (
@@ -139,3 +148,25 @@ def test_a_question_narrowed_to_a_place_or_period_needs_a_sentence_that_names_it
     assert not support("流明在上海有几家门店?", "流明在上海有48家门店。", stores).ok
     # a phone number is its own evidence, but not for a question about another place
     assert not support("流明北京办公室的电话是多少?", "电话是400-826-5188。", [HANDBOOK]).ok
+
+
+def test_a_question_asking_for_an_address_or_number_needs_an_answer_that_has_one() -> None:
+    assert has_form("有问题想发邮件给云雀咖啡,发到哪里?", "云雀咖啡售出的咖啡机保修2年。[1]") == (
+        False,
+        "the question asks for an e-mail address; the answer has none",
+    )
+    assert has_form("流明的客服邮箱是什么?", "客服邮箱是service@lumen-water.cn。")[0]
+    assert has_form("流明官网的网址是多少?", "官方网站是www.lumen-water.cn。")[0]
+    assert has_form("我想打电话联系流明售后,号码是多少?", "售后电话是400-826-5188。[1]")[0]
+    assert has_form("What is the hotline?", "It is 12 years old.") == (
+        False,
+        "the question asks for a phone number; the answer has none",
+    )
+    assert has_form("流明的客服电话是多少?", "不知道。")[0]  # an abstention is always in form
+    # the thing named without asking for it: any answer may do
+    for q, a in [
+        ("客服邮件多久回复?", "24小时内。"),
+        ("官网上卖多少钱?", "199元。"),
+        ("电话几点能打通?", "9点。"),
+    ]:
+        assert expected_form(q) is None and has_form(q, a)[0], q
