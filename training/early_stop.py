@@ -2,8 +2,11 @@
 
 The job stops when the accuracy has not improved (by more than ``min_delta``) for ``patience`` epochs, and the
 adapter keeps the BEST epoch's weights: the highest accuracy, ties going to the lower validation loss (the
-model that is surer of the same answers). Pure state, saved in every checkpoint so a resumed job stops where
-an uninterrupted one would. ``patience=0`` turns it off: every epoch runs and the last one is kept.
+model that is surer of the same answers). Accuracies within ``tolerance`` of the highest count as ties: the
+training loop sets it to one validation token, since on a small validation split one token is noise: an epoch
+one token better but less sure of its answers is not the better adapter. Pure state, saved in every
+checkpoint so a resumed job stops where an uninterrupted one would. ``patience=0`` turns it off: every epoch
+runs and the last one is kept.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from typing import Any
 class EarlyStopping:
     patience: int  # epochs without improvement before stopping; 0 = never stop early
     min_delta: float = 0.0
-    best_accuracy: float = -1.0
+    tolerance: float = 0.0  # accuracies this close to the highest are ties: the lower loss decides
+    top_accuracy: float = -1.0  # the highest accuracy seen (patience counts improvements over it)
+    best_accuracy: float = -1.0  # the kept epoch's
     best_loss: float = float("inf")
     best_epoch: int = 0  # 1-based; 0 = none yet
     bad_epochs: int = 0
@@ -24,12 +29,11 @@ class EarlyStopping:
 
     def update(self, epoch: int, accuracy: float, loss: float) -> bool:
         """Record one epoch's validation result; True when these weights are the new best."""
-        improved = accuracy > self.best_accuracy + self.min_delta
-        better = improved or (accuracy >= self.best_accuracy and loss < self.best_loss)
-        if improved:
-            self.bad_epochs = 0
-        else:
-            self.bad_epochs += 1
+        improved = accuracy > self.top_accuracy + self.min_delta
+        clearly = accuracy > self.top_accuracy + self.tolerance
+        better = clearly or (accuracy >= self.top_accuracy - self.tolerance and loss < self.best_loss)
+        self.bad_epochs = 0 if improved else self.bad_epochs + 1
+        self.top_accuracy = max(self.top_accuracy, accuracy)
         if better:
             self.best_accuracy, self.best_loss, self.best_epoch = accuracy, loss, epoch
         return better
@@ -65,6 +69,7 @@ class EarlyStopping:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EarlyStopping:
         d = dict(d)
+        d.setdefault("top_accuracy", d.get("best_accuracy", -1.0))  # a checkpoint written before it existed
         if d.get("best_loss") is None:
             d["best_loss"] = float("inf")
         return cls(**d)

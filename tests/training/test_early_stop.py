@@ -42,3 +42,25 @@ def test_state_round_trips_through_a_checkpoint() -> None:
     assert again == es and again.bad_epochs == 1
     assert "keeping epoch 1" in es.summary()
     assert "no validation" in EarlyStopping(patience=2).summary()
+
+
+def test_accuracies_within_the_tolerance_are_ties_the_lower_loss_decides() -> None:
+    """One validation token is noise: epoch 4, one token under epoch 2 and surer, is kept (a demo run)."""
+    curve = [(1, 0.854, 0.6994), (2, 0.951, 0.1565), (3, 0.939, 0.2050), (4, 0.939, 0.1551)]
+    strict, tolerant = EarlyStopping(patience=0), EarlyStopping(patience=0, tolerance=1.001 / 82)
+    for epoch, acc, loss in curve:
+        strict.update(epoch, acc, loss)
+        tolerant.update(epoch, acc, loss)
+    assert strict.best_epoch == 2
+    assert (tolerant.best_epoch, tolerant.best_accuracy, tolerant.top_accuracy) == (4, 0.939, 0.951)
+    # patience counts improvements over the highest accuracy, not over the kept epoch's
+    es = EarlyStopping(patience=1, tolerance=0.05)
+    es.update(1, 0.9, 0.5)
+    assert es.update(2, 0.88, 0.4) and es.best_epoch == 2 and es.should_stop
+
+
+def test_a_checkpoint_from_before_the_tolerance_resumes() -> None:
+    old = {"patience": 2, "min_delta": 0.0, "best_accuracy": 0.8, "best_loss": 0.3, "best_epoch": 2}
+    es = EarlyStopping.from_dict({**old, "bad_epochs": 0, "stopped_epoch": 0})
+    assert es.top_accuracy == 0.8 and es.tolerance == 0.0
+    assert not es.update(3, 0.79, 0.2)  # no tolerance: lower accuracy is not kept
