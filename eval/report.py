@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from training.text import is_abstention
+
 
 @dataclass
 class Result:
@@ -29,15 +31,17 @@ class Result:
 
 
 def summarize(results: list[Result]) -> dict[str, Any]:
-    """{mode: {kind: {"correct", "total", "accuracy", "prompt_tokens", "completion_tokens", "routes"}}}."""
+    """{mode: {kind: {"correct", "total", "accuracy", "wrong_sent", "prompt_tokens", "completion_tokens",
+    "routes"}}}. ``wrong_sent``: the misses that are not "I don't know" — wrong answers someone would read."""
     out: dict[str, Any] = {}
     routes: dict[tuple[str, str], Counter[str]] = {}
     for r in results:
         for kind in (r.kind, "all"):
             cell = out.setdefault(r.mode, {}).setdefault(
-                kind, {"correct": 0, "total": 0, "prompt_tokens": 0, "completion_tokens": 0}
+                kind, {"correct": 0, "total": 0, "wrong_sent": 0, "prompt_tokens": 0, "completion_tokens": 0}
             )
             cell["correct"] += int(r.correct)
+            cell["wrong_sent"] += int(not r.correct and not is_abstention(r.answer))
             cell["total"] += 1
             cell["prompt_tokens"] += r.prompt_tokens
             cell["completion_tokens"] += r.completion_tokens
@@ -97,6 +101,7 @@ def print_tables(results: list[Result], summary: dict[str, Any]) -> None:
             )
             cells.append(f"{cell['correct']}/{cell['total']}" + (f" ({routes})" if routes else ""))
         overview.add_row(kind, *cells)
+    overview.add_row("wrong answers sent", *[str(summary[m]["all"]["wrong_sent"]) for m in modes])
     console.print(overview)
     fields = list(dict.fromkeys(f for m in modes for f in summary[m]["all"].get("fields", {})))
     if fields:

@@ -35,3 +35,29 @@ def test_wrong_answers_sent_are_the_misses_that_do_not_abstain() -> None:
         "(unknown-1: 老三是弟弟TOM。; table-1: 199元。[1])"
     ) in report
     assert "| unknown | 0/1 | 0/1 | adapter 1 |" in report
+
+
+def test_imprint_eval_counts_and_shows_the_wrong_answers_sent(capsys) -> None:
+    from eval.report import print_tables
+
+    asked = [("seen-1", "seen", "老大是谁?"), ("unknown-1", "unknown", "老三是谁?")]
+    answers = {  # (mode, id) → (answer, correct)
+        ("ft", "seen-1"): ("老大是哥哥JIM。", True),
+        ("ft", "unknown-1"): ("老三是弟弟TOM。", False),
+        ("hybrid", "seen-1"): ("不知道。", False),
+        ("hybrid", "unknown-1"): ("不知道。", True),
+    }
+    results = [
+        Result(qid, kind, mode, q, answers[mode, qid][0], answers[mode, qid][1], 10, 5, mode)
+        for mode in ("ft", "hybrid")
+        for qid, kind, q in asked
+    ]
+    summary = summarize(results)
+    assert [summary[m]["all"]["wrong_sent"] for m in ("ft", "hybrid")] == [
+        1,
+        0,
+    ]  # an abstention is no wrong answer
+    assert summary["ft"]["unknown"]["wrong_sent"] == 1 and summary["ft"]["seen"]["wrong_sent"] == 0
+    print_tables(results, summary)
+    [row] = [line for line in capsys.readouterr().out.splitlines() if "wrong answers sent" in line]
+    assert [c.strip() for c in row.split("│")[1:-1]] == ["wrong answers sent", "1", "0"]
