@@ -30,6 +30,11 @@ class Result:
     fields: dict[str, bool] | None = None  # per-field correctness of a JSON answer (object ``expected``)
 
 
+def sent_wrong(correct: bool, answer: str) -> bool:
+    """A wrong answer someone would read: a miss that is not "I don't know"."""
+    return not correct and not is_abstention(answer)
+
+
 def summarize(results: list[Result]) -> dict[str, Any]:
     """{mode: {kind: {"correct", "total", "accuracy", "wrong_sent", "prompt_tokens", "completion_tokens",
     "routes"}}}. ``wrong_sent``: the misses that are not "I don't know" — wrong answers someone would read."""
@@ -41,7 +46,7 @@ def summarize(results: list[Result]) -> dict[str, Any]:
                 kind, {"correct": 0, "total": 0, "wrong_sent": 0, "prompt_tokens": 0, "completion_tokens": 0}
             )
             cell["correct"] += int(r.correct)
-            cell["wrong_sent"] += int(not r.correct and not is_abstention(r.answer))
+            cell["wrong_sent"] += int(sent_wrong(r.correct, r.answer))
             cell["total"] += 1
             cell["prompt_tokens"] += r.prompt_tokens
             cell["completion_tokens"] += r.completion_tokens

@@ -24,11 +24,10 @@ from typing import Any
 
 from eval.modes import EvalSession
 from eval.questions import load_questions
-from eval.report import Result, summarize
+from eval.report import Result, sent_wrong, summarize
 from eval.run import answer_modes
 from eval.scoring import contains_any
 from training.fileio import atomic_write, atomic_write_json
-from training.text import is_abstention
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -121,7 +120,7 @@ def wrong_sent(payload: dict[str, Any], phase: str, mode: str = "hybrid") -> lis
     return [
         (r["id"], r["answer"])
         for r in payload[phase]["results"]
-        if r["mode"] == mode and not r["correct"] and not is_abstention(r["answer"])
+        if r["mode"] == mode and sent_wrong(r["correct"], r["answer"])
     ]
 
 

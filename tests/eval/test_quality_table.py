@@ -53,10 +53,8 @@ def test_imprint_eval_counts_and_shows_the_wrong_answers_sent(capsys) -> None:
         for qid, kind, q in asked
     ]
     summary = summarize(results)
-    assert [summary[m]["all"]["wrong_sent"] for m in ("ft", "hybrid")] == [
-        1,
-        0,
-    ]  # an abstention is no wrong answer
+    # an abstention is no wrong answer
+    assert [summary[m]["all"]["wrong_sent"] for m in ("ft", "hybrid")] == [1, 0]
     assert summary["ft"]["unknown"]["wrong_sent"] == 1 and summary["ft"]["seen"]["wrong_sent"] == 0
     print_tables(results, summary)
     [row] = [line for line in capsys.readouterr().out.splitlines() if "wrong answers sent" in line]

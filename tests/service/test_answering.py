@@ -141,38 +141,21 @@ def test_the_documents_fallback_fits_the_model_s_context(serve, tmp_path: Path) 
     assert info["decision"]["checks"][0]["route"] == "adapter"
 
 
-def test_a_sure_adapter_is_not_trusted_on_a_place_its_training_question_did_not_name(serve) -> None:
-    """ "北京的老大是谁?" reaches the adapter trained on "老大是谁?"; however sure it is, its answer is about
-    the family it learnt, not Beijing's — no document says otherwise, so the router abstains and says why."""
+def test_a_sure_adapter_is_not_trusted_beyond_its_training_question_s_place_or_answer_form(serve) -> None:
+    """ "北京的老大是谁?" and "老大的电话号码是多少?" reach the adapter trained on "老大是谁?". However sure
+    it is, its answer is about the family it learnt, not Beijing's, and holds no phone number: no document
+    says otherwise, so the router abstains and says why — while the trained question itself is answered."""
     settings = {"check_answers": True, "adapter_confidence": 0.0, "knowledge_threshold": 0.3}
+    cases = {
+        "北京的老大是谁?": "asks about ['北京'], which its training question did not; no document states it",
+        "老大的电话号码是多少?": "the question asks for a phone number; the answer has none",
+    }
     with serve(**settings) as url:
         sure = ask(url, ALPHA_KNOWLEDGE[0])
-        narrowed = ask(url, "北京的老大是谁?")
+        answers = {q: ask(url, q) for q in cases}
     assert sure.model_extra["imprint"]["route"] == "adapter"
-    info = narrowed.model_extra["imprint"]
-    assert info["decision"]["knowledge_question"] == ALPHA_KNOWLEDGE[0]
-    assert info["decision"]["checks"] == [
-        {
-            "route": "adapter",
-            "passed": False,
-            "why": "asks about ['北京'], which its training question did not; no document states it",
-        }
-    ]
-    assert info["route"] == "abstain" and narrowed.choices[0].message.content == "不知道。"
-
-
-def test_an_answer_without_the_phone_number_asked_for_is_not_sent(serve) -> None:
-    """However sure the adapter is, "老大的电话号码是多少?" is not answered by text without a phone number."""
-    settings = {"check_answers": True, "adapter_confidence": 0.0, "knowledge_threshold": 0.3}
-    with serve(**settings) as url:
-        r = ask(url, "老大的电话号码是多少?")
-    info = r.model_extra["imprint"]
-    assert info["decision"]["knowledge_question"] == ALPHA_KNOWLEDGE[0]
-    assert info["decision"]["checks"] == [
-        {
-            "route": "adapter",
-            "passed": False,
-            "why": "the question asks for a phone number; the answer has none",
-        }
-    ]
-    assert info["route"] == "abstain" and r.choices[0].message.content == "不知道。"
+    for question, why in cases.items():
+        info = answers[question].model_extra["imprint"]
+        assert info["decision"]["knowledge_question"] == ALPHA_KNOWLEDGE[0], question
+        assert info["decision"]["checks"] == [{"route": "adapter", "passed": False, "why": why}]
+        assert info["route"] == "abstain" and answers[question].choices[0].message.content == "不知道。"
