@@ -4,11 +4,14 @@ Forced models (``imprint-base``, ``imprint-adapter[:NAME]``, ``imprint-rag``) an
 generated as asked. A routed answer is generated with its token logprobs and judged (``service.checks``):
 
 - a question only close to a training question (a candidate paraphrase, ``service.routing``): the adapter
-  is asked it both in the trained wording and as the user asked it; the answers must agree (``agree``);
+  is asked it both in the trained wording and as the user asked it; the answers must agree, or the second
+  says nothing (repeats the question) and a document about the question states the first (``confirmed``);
+  when they do not, the retrieved documents are read instead (as for an adapter answer not trusted);
 - from the adapter alone: trusted when the adapter did not fail this question in its memorisation check
   (``imprint.json`` → ``memorization.missed``) and it was sure (geometric-mean token probability ≥ the
-  adapter's calibrated ``confidence`` threshold) and the question is not narrowed to a place or period its
-  training question was not ("在北京"), or when a retrieved document states the same thing.
+  adapter's calibrated ``confidence`` threshold) and the question does not name a code, place or period its
+  training question did not ("在北京", ``training.text.beyond``), or when a retrieved document states the
+  same thing.
   Otherwise the documents are tried: the same adapter answers again with the retrieved sources;
 - from documents (adapter+context, context): sent only when one source sentence about the question states
   what the answer adds (no value copied from another row, no invented number). Otherwise: "I don't know".
@@ -28,11 +31,11 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from service.checks import agree, confidence, has_form, subject_words, support
+from service.checks import confidence, confirmed, has_form, subject_words, support
 from service.engines.base import StreamDelta
 from training.errors import InvalidInput
 from training.generation import GenerationRequest, GenerationResult
-from training.text import abstain_text, scope
+from training.text import abstain_text, beyond
 
 # Default geometric-mean token probability under which an adapter-alone answer is not trusted (the adapter's
 # own calibration, written by its memorisation check, wins).
@@ -104,7 +107,11 @@ async def _confirm(
         asked = await _generate_checked(pipeline, pipeline.generation_request(plan, req, json_schema), spent)
     finally:
         pipeline.ask_as(plan, training_question)
-    return agree(plan.question, trained.text, asked.text)
+    subject = subject_words(tuple(plan.adapter.knowledge)) if plan.adapter else frozenset()
+    sources = [h.text for h in plan.retrieved]
+    return await asyncio.to_thread(
+        confirmed, plan.question, trained.text, asked.text, sources, pipeline.related, subject
+    )
 
 
 async def _generate_checked(pipeline: Any, gen_req: GenerationRequest, spent: list[int]) -> GenerationResult:
@@ -141,14 +148,14 @@ def judge(pipeline: Any, plan: Any, result: GenerationResult) -> tuple[bool, str
     )
     trained = plan.decision.get("knowledge_question") or asked
     # "云雀咖啡在北京有几家门店?" is not "云雀咖啡有多少家门店?": the adapter's sure answer is the company's.
-    beyond = [w for w in scope(plan.question) if w.lower() not in trained.lower()]
-    if c is not None and c.mean_prob >= threshold and not beyond:
+    extra = beyond(plan.question, trained)
+    if c is not None and c.mean_prob >= threshold and not extra:
         return True, f"confident (p={c.mean_prob:.2f} ≥ {threshold:.2f})"
     s = support(plan.question, result.text, sources, pipeline.related, subject) if sources else None
     if s is not None and s.ok and s.sentence is not None:
         return True, f"documents state it: {s.reason}"
-    if beyond:
-        return False, f"asks about {beyond}, which its training question did not; no document states it"
+    if extra:
+        return False, f"asks about {extra}, which its training question did not; no document states it"
     shown = f"p={c.mean_prob:.2f} < {threshold:.2f}" if c is not None else "no token probabilities"
     return False, f"unsure ({shown}) and no document states it"
 

@@ -16,6 +16,8 @@ whether to send an answer, try the documents instead, or say it does not know (`
   is about, not this one's topic, so it does not make a sentence about the question. A question narrowed to
   a place or a period (``training.text.scope``: "在北京", "明年") is answered only by a sentence that names
   it: the company's store count is not Beijing's.
+- :func:`confirmed` — a candidate paraphrase's trained answer is sent when the adapter, asked the user's
+  way, says the same (:func:`agree`), or says nothing new and a sentence about the question states it.
 - :func:`has_form` — a question asking for an e-mail address, a web address or a phone number needs an answer
   that holds one (whatever the sources say, a warranty period does not answer "发邮件发到哪里?").
 
@@ -93,6 +95,11 @@ def claims(question: str, answer: str) -> tuple[list[str], list[str]]:
     return new_values, new_words
 
 
+def says_nothing(question: str, answer: str) -> bool:
+    """An abstention, or an answer that only repeats the question ("一包咖啡豆打开以后能放多久。")."""
+    return is_abstention(answer) or claims(question, answer) == ([], [])
+
+
 def anchors(topic: set[str], candidates: Sequence[str]) -> set[str]:
     """The question's most specific content words: those found in the fewest (but at least one) sentences.
     Single characters ("叫", "卖") say little about a topic; they count only when no longer word is found."""
@@ -122,10 +129,13 @@ def support(
     sources: Sequence[str],
     related: Callable[[str, str], bool] | None = None,
     subject: frozenset[str] = frozenset(),
+    strict: bool = False,
 ) -> Support:
     """Whether one sentence of ``sources`` about the question states what ``answer`` adds (see the module).
     ``related(question, sentence)``: whether a sentence without the question's specific words is about it.
-    ``subject``: words that mark no topic (:func:`subject_words` of the adapter's training questions)."""
+    ``subject``: words that mark no topic (:func:`subject_words` of the adapter's training questions).
+    ``strict``: a phone number, e-mail or URL needs a sentence about the question too (the answer did not
+    come from these sources, so finding its value in one proves less)."""
     if is_abstention(answer):
         return Support(True, "abstains")
     new_values, new_words = claims(question, answer)
@@ -136,7 +146,7 @@ def support(
     if not originals and narrowed:
         return Support(False, f"the question asks about {narrowed}: no source sentence names it")
     candidates = [s.lower() for s in originals]
-    if new_values and all(len(v) >= DISTINCTIVE_VALUE for v in new_values):
+    if not strict and new_values and all(len(v) >= DISTINCTIVE_VALUE for v in new_values):
         # A phone number, an e-mail or a URL found in a sentence is that sentence's fact: no coincidence to
         # rule out (short numbers — prices, counts — must come from a sentence about the question).
         stated = next((c for c in candidates if all(v in c for v in new_values)), None)
@@ -223,3 +233,25 @@ def agree(question: str, trained: str, asked: str) -> tuple[bool, str]:
             f"asked as the user did, the adapter says something else ({strip_markers(asked)[:60]!r})",
         )
     return True, "asked as the user did, the adapter says the same"
+
+
+def confirmed(
+    question: str,
+    trained: str,
+    asked: str,
+    sources: Sequence[str],
+    related: Callable[[str, str], bool] | None = None,
+    subject: frozenset[str] = frozenset(),
+) -> tuple[bool, str]:
+    """Whether a candidate paraphrase's ``trained`` answer may be sent: asked the user's way the adapter says
+    the same (:func:`agree`), or it says nothing (repeats the question: "一包咖啡豆打开以后能放多久。") —
+    neither confirming nor contradicting — and a source sentence about the question states the trained
+    answer (strictly: the answer did not come from the sources). Blocking (``related`` may embed)."""
+    ok, why = agree(question, trained, asked)
+    if ok or not says_nothing(question, asked) or not sources:
+        return ok, why
+    s = support(question, trained, sources, related, subject, strict=True)
+    said = "asked as the user did, the adapter says nothing new"
+    if s.ok and s.sentence is not None:
+        return True, f"{said}; documents state its answer: {s.reason}"
+    return False, f"{said}, and no document states its answer ({s.reason})"

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from training.text import all_words, best_match, lexical_coverage
+from training.text import all_words, best_match, beyond, lexical_coverage
 
 Route = Literal["adapter", "adapter+context", "context", "abstain", "base"]
 
@@ -227,11 +227,16 @@ def only_named_rows(question: str, hits: list[Any]) -> list[Any]:
     """When the question names a table row's entity ("星光台灯多少钱?"), the context shows that row and the
     passages that mention the entity, nothing else: other rows' numbers belong to other products and other
     passages' numbers to other facts (a warranty period), and a small model copies the wrong one."""
-    low = question.lower()
-    keys = {row_key(h).lower() for h in hits if len(row_key(h)) >= 2 and row_key(h).lower() in low}
+    keys = named_rows(question, hits)
     if not keys:
         return hits
     return [h for h in hits if row_key(h).lower() in keys or (not row_key(h) and _mentions(h.text, keys))]
+
+
+def named_rows(question: str, hits: Sequence[Any]) -> set[str]:
+    """The (lower-cased) entities of table rows among ``hits`` that the question names."""
+    low = question.lower()
+    return {row_key(h).lower() for h in hits if len(row_key(h)) >= 2 and row_key(h).lower() in low}
 
 
 def _mentions(text: str, keys: set[str]) -> bool:
@@ -239,12 +244,21 @@ def _mentions(text: str, keys: set[str]) -> bool:
     return any(k in low for k in keys)
 
 
-def candidate(adapter: AdapterKnowledge | None, semantic: Semantic) -> bool:
+def candidate(
+    question: str, adapter: AdapterKnowledge | None, semantic: Semantic, hits: Sequence[Any]
+) -> bool:
     """Close to a training question — closer than made-up questions get (the floor) — but under the
-    threshold."""
-    floor = semantic.floor
+    threshold, and asking about nothing that training question does not (a code, a place, a period, a
+    table row of the documents: "清泉C3净水器还有多少库存?" ~ "流明净水器的保修期是多久?" is a stock
+    question, whatever the adapter says)."""
+    floor, trained = semantic.floor, semantic.question
     return (
-        adapter is not None and bool(semantic.question) and floor is not None and floor <= semantic.similarity
+        adapter is not None
+        and bool(trained)
+        and floor is not None
+        and floor <= semantic.similarity
+        and not beyond(question, trained or "")
+        and not named_rows(question, hits)
     )
 
 
@@ -309,23 +323,27 @@ def decide(
             relevant,
             details,
         )
-    if relevant:
-        return RouteDecision(
-            with_ctx, f"{len(relevant)} relevant document(s) ({judged[0][2]})", relevant, details
-        )
-    if knows:
+    if knows and not relevant:
         return RouteDecision(
             "adapter", f"no relevant documents; adapter knows it ({know_score:.2f} ~ {know_q!r})", [], details
         )
-    if semantic is not None and candidate(adapter, semantic):
+    if not knows and not newer and semantic is not None and candidate(question, adapter, semantic, relevant):
+        # A paraphrase the adapter half-knows: its trained answer, confirmed, beats the 270M model reading a
+        # handbook it echoes ("一包咖啡豆打开以后能放多久?" → the question again). Not confirmed: the
+        # documents are read (service.answering), as they would have been.
         details.update(knowledge_question=semantic.question, matched_by="meaning, to confirm", confirm=True)
+        docs = f"{len(relevant)} relevant document(s) read if not" if relevant else "no relevant documents"
         return RouteDecision(
             "adapter",
-            f"no relevant documents; closest training question {semantic.similarity:.2f} ~ "
-            f"{semantic.question!r} (below {sem_threshold:.2f}): sent only if the adapter answers the "
-            "question as asked the same way",
+            f"closest training question {semantic.similarity:.2f} ~ {semantic.question!r} (below "
+            f"{sem_threshold:.2f}): sent only if the adapter answers the question as asked the same way; "
+            f"{docs}",
             [],
             details,
+        )
+    if relevant:
+        return RouteDecision(
+            with_ctx, f"{len(relevant)} relevant document(s) ({judged[0][2]})", relevant, details
         )
     best = f"best hit: {judged[0][2]}" if judged else "no hits"
     return RouteDecision(

@@ -214,6 +214,15 @@ def scope(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*periods, *places]))
 
 
+def beyond(question: str, trained: str) -> list[str]:
+    """What ``question`` asks about that the training question it resembles (``trained``) does not: its
+    numbers and codes ("清泉C3净水器还有多少库存?" is not "流明净水器的保修期是多久?") and the places and
+    periods it narrows itself to ("云雀咖啡在北京有几家门店?" is not "云雀咖啡有多少家门店?")."""
+    low = trained.lower()
+    codes = [v for v in values(question) if any(c.isdigit() for c in v)]
+    return [w for w in dict.fromkeys([*codes, *(w.lower() for w in scope(question))]) if w not in low]
+
+
 def values(text: str) -> list[str]:
     """The facts an answer can get exactly right or wrong: numbers and Latin-letter tokens, lower-cased, in
     order (no duplicates): "客服电话是400-826-5188" → ["400-826-5188"]."""

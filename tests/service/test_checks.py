@@ -9,8 +9,10 @@ from service.checks import (
     agree,
     claims,
     confidence,
+    confirmed,
     expected_form,
     has_form,
+    says_nothing,
     subject_words,
     support,
 )
@@ -79,6 +81,35 @@ def test_a_candidate_paraphrase_is_confirmed_only_when_both_answers_say_the_same
         is False
     )
     assert agree("谁?", "谁。", "谁。") == (False, "the trained answer adds nothing to the question")
+
+
+def test_a_trained_answer_the_adapter_only_echoes_is_confirmed_by_a_document_about_the_question() -> None:
+    q = "一包咖啡豆打开以后能放多久?"
+    trained = "咖啡豆开封后建议在30天内喝完。"
+    handbook = ["云雀咖啡提供三个咖啡豆系列。咖啡豆开封后建议在30天内喝完，以免香气流失。"]
+    assert confirmed(q, trained, "一包咖啡豆打开以后能放多久。", handbook) == (
+        True,
+        "asked as the user did, the adapter says nothing new; documents state its answer: stated in: "
+        "咖啡豆开封后建议在30天内喝完，以免香气流失。",
+    )
+    assert confirmed(q, trained, "咖啡豆开封后30天内喝完。", []) == (
+        True,
+        "asked as the user did, the adapter says the same",
+    )
+    # a contradiction is not rescued by documents; an echo is not without them
+    assert confirmed(q, trained, "一包咖啡豆打开以后能放7天。", handbook)[0] is False
+    assert confirmed(q, trained, "不知道。", [])[0] is False
+    # strictly: a phone number in some sentence does not answer a fax question
+    contacts = ["- 会员热线：400-615-7720"]
+    ok, why = confirmed("云雀咖啡的传真号码是多少?", "会员热线是400-615-7720。", "不知道。", contacts)
+    assert not ok and why.startswith("asked as the user did, the adapter says nothing new, and no document")
+
+
+def test_an_answer_that_only_repeats_the_question_says_nothing() -> None:
+    assert says_nothing("一包咖啡豆打开以后能放多久?", "一包咖啡豆打开以后能放多久。[1]")
+    assert says_nothing("一包咖啡豆打开以后能放多久?", "不知道。")
+    assert not says_nothing("一包咖啡豆打开以后能放多久?", "咖啡豆开封后建议在30天内喝完。")
+    assert not says_nothing("一包咖啡豆打开以后能放多久?", "一包咖啡豆打开以后能放很久。")
 
 
 def test_a_distinctive_value_is_supported_by_any_sentence_that_states_it() -> None:

@@ -243,17 +243,29 @@ def test_a_paraphrase_matched_by_meaning_is_reported_as_such():
 
 
 def test_a_candidate_paraphrase_goes_to_the_adapter_to_be_confirmed():
-    """Closer to a training question than made-up questions get (the floor), under the threshold, no
-    relevant document: the adapter, asked in the trained wording, with ``confirm`` for service.answering."""
+    """Closer to a training question than made-up questions get (the floor), under the threshold: the
+    adapter, asked in the trained wording, with ``confirm`` for service.answering — also when documents are
+    relevant (they are read when the adapter does not confirm), not when they are newer than the adapter."""
     cfg = RouterConfig(semantic_threshold=0.65)
     close = Semantic(0.61, "老大是谁?", threshold=0.77, floor=0.58)
     d = decide("家里排第一的是谁呀?", [], FAMILY, cfg, close)
     assert d.route == "adapter" and d.details["confirm"] is True
     assert d.details["knowledge_question"] == "老大是谁?" and d.details["matched_by"] == "meaning, to confirm"
     assert d.reason == (
-        "no relevant documents; closest training question 0.61 ~ '老大是谁?' (below 0.77): sent only if the "
-        "adapter answers the question as asked the same way"
+        "closest training question 0.61 ~ '老大是谁?' (below 0.77): sent only if the adapter answers the "
+        "question as asked the same way; no relevant documents"
     )
+    docs = [hit("家中长子名叫张三。", dense=0.9)]
+    d = decide("家里排第一的是谁呀?", docs, FAMILY, cfg, close)
+    assert d.route == "adapter" and d.details["confirm"] is True and d.hits == []
+    assert d.reason.endswith("as asked the same way; 1 relevant document(s) read if not")
+    newer = [hit("家中长子名叫张三。", dense=0.9, modified="2026-06-01T00:00:00+00:00")]
+    assert decide("家里排第一的是谁呀?", newer, FAMILY, cfg, close).route == "adapter+context"
+    # asking about a code or a table row the training question does not name: read the documents
+    assert decide("家里排第一的C3是谁呀?", [], FAMILY, cfg, close).route == "abstain"
+    row = hit("姓名: 张三 | 排行: 老大", dense=0.9)
+    row.metadata = {"row_key": "张三"}
+    assert decide("张三家里排第几呀?", [row], FAMILY, cfg, close).route == "adapter+context"
     below = Semantic(0.55, "老大是谁?", threshold=0.77, floor=0.58)
     assert decide("家里排第一的是谁呀?", [], FAMILY, cfg, below).route == "abstain"
     assert decide("家里排第一的是谁呀?", [], None, cfg, close).route == "abstain"  # no adapter

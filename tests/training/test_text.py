@@ -8,7 +8,7 @@ and BM25 lists) dropped.
 
 from __future__ import annotations
 
-from training.text import STOPWORDS, index_terms, scope, words
+from training.text import STOPWORDS, beyond, index_terms, scope, words
 
 
 def test_index_terms_split_chinese_words_add_their_characters_and_drop_stopwords() -> None:
@@ -40,6 +40,15 @@ def test_words_are_precise_mode_content_words() -> None:
     # nothing but stopwords: every word is kept, so two such questions can still be compared
     assert words("是谁?") == ["是", "谁"]
     assert words("") == []
+
+
+def test_beyond_lists_the_codes_places_and_periods_the_training_question_lacks() -> None:
+    assert beyond("清泉C3净水器还有多少库存?", "流明净水器的保修期是多久?") == ["c3"]
+    assert beyond("云雀咖啡去年在北京开了几家店?", "云雀咖啡有多少家门店?") == ["去年", "北京"]
+    assert beyond("极光X5净水器的保修期?", "极光X5净水器的保修期是多久?") == []
+    # English words are not codes: a paraphrase in English asks about nothing new
+    assert beyond("Who is the oldest child?", "Who is the eldest?") == []
+    assert beyond("What did it cost in 2019?", "What does it cost?") == ["2019"]
 
 
 def test_scope_names_the_place_or_period_a_question_narrows_itself_to() -> None:
