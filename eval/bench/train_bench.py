@@ -19,10 +19,10 @@ checkpoint every epoch, no memorisation check (it did not exist), plus the recip
 includes model loading; peak RSS is that process's). Work = useful (non-padding) tokens × 4·N FLOP (N =
 transformer parameters, embeddings excluded); the output layer on answer tokens (4·V·d per answer token) is
 reported apart. MFU = work / loop time / the fp32 matmul peak measured at the start of this run. Quality:
-greedy answers (``training.generation.generate``, 32 new tokens) from the trained adapter, containment-
-scored — seen / paraphrase without context; for ``kb`` also the table questions and unknown questions WITH
-the top-3 retrieved chunks in the context prompt (fresh facts; an answer holding a ``forbidden`` value is
-wrong).
+the trained adapter's greedy answers (32 new tokens) through the serving pipeline, containment-scored —
+``ft`` (the adapter alone) for ``family`` and ``demo``; for ``kb`` the routed model (``hybrid``: retrieval,
+routing and the answer checks, as ``imprint serve`` answers), which also asks the table questions (fresh
+facts; an answer holding a ``forbidden`` value is wrong) and the unknown ones.
 
 Writes ``eval/bench/results/train_bench.{json,md}``. Not a test: numbers depend on the machine and its load.
 """
@@ -96,56 +96,25 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
 # ── one run (in a child process) ───────────────────────────────────────────────────────────────────────────
 
 
-def _correct(answer: str, expected: list[str], forbidden: list[str]) -> bool:
-    from training.text import is_abstention, normalize
+def quality(adapter: Path, questions: Path, kb: str | None = None) -> dict[str, Any]:
+    """The trained adapter's answers through the serving pipeline (``eval.modes``, greedy), scored per
+    question kind ("kind": [correct, total]): the adapter alone (``ft``) for a QA recipe, the routed model
+    (``hybrid``: retrieval, routing, answer checks) for a recipe with a knowledge base."""
+    from eval.modes import EvalSession
+    from eval.questions import load_questions
+    from eval.run import answer_modes
 
-    text = normalize(answer)
-    if any(normalize(f) in text for f in forbidden if f.strip()):
-        return False
-    if not expected:
-        return is_abstention(answer)
-    return any(normalize(e) in text for e in expected if e.strip())
-
-
-def quality(adapter: Path, questions: Path, search: Any = None) -> dict[str, Any]:
-    """Greedy answers of the trained adapter, scored per question kind ("kind": [correct, total])."""
-    from peft import PeftModel
-
-    from training.adapter import read_adapter
-    from training.chat import render_chat
-    from training.generation import GenerationRequest, generate
-    from training.models import load_base_model, resolve_base_model
-    from training.prompting import ContextSource, render_context_prompt
-
-    info = read_adapter(adapter)
-    model, tok = load_base_model(resolve_base_model(info.base_model))
-    model = PeftModel.from_pretrained(model, adapter)
-    model.eval()
+    mode = "hybrid" if kb else "ft"
+    session = EvalSession(adapter=adapter, kb=kb, max_new_tokens=32)
     scores: dict[str, list[int]] = {}
     misses: list[str] = []
-    for line in questions.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        q = json.loads(line)
-        text = q["question"]
-        with_context = search is not None and q["kind"] in ("table", "unknown", "kb")
-        if with_context:
-            hits = search(text)
-            text = render_context_prompt(text, [ContextSource(h.text, h.title, h.heading) for h in hits])
-        prompt = render_chat(
-            [{"role": "user", "content": text}], info.chat_template, add_generation_prompt=True,
-            bos_token=tok.bos_token or "",
-        )  # fmt: skip
-        ids = tok(prompt, add_special_tokens=False)["input_ids"]
-        answer = generate(model, tok, GenerationRequest(prompt_ids=ids, max_tokens=32)).text
-        ok = _correct(answer, q.get("expected", []), q.get("forbidden", []))
-        kind = q["kind"] + ("+ctx" if with_context else "")
-        scores.setdefault(kind, [0, 0])
-        scores[kind][0] += int(ok)
-        scores[kind][1] += 1
-        if not ok:
-            misses.append(f"{kind}: {q['question']} → {answer.strip()[:60]}")
-    return {"scores": scores, "misses": misses}
+    for r in answer_modes(session, load_questions(questions), [mode], tag=mode):
+        scores.setdefault(r.kind, [0, 0])
+        scores[r.kind][0] += int(r.correct)
+        scores[r.kind][1] += 1
+        if not r.correct:
+            misses.append(f"{r.kind}: {r.question} → {r.answer.strip()[:60]} ({r.route})")
+    return {"mode": mode, "scores": scores, "misses": misses}
 
 
 def transformer_params(base_model: str) -> tuple[int, int, int]:
@@ -201,7 +170,7 @@ def run_one(
     rss = _peak_rss_mib()
     meta = json.loads((out / "imprint.json").read_text())
     m = meta["metrics"]
-    q = quality(out, spec["questions"], search)
+    q = quality(out, spec["questions"], spec["cfg"].get("kb"))
     n, vocab, hidden = transformer_params(base_model)
     trained_tokens = m["trained_tokens_per_epoch"] * m["epochs_run"]
     return {
@@ -229,6 +198,7 @@ def run_one(
         "head_tflop": round(trained_tokens * 4 * vocab * hidden / 1e12, 2),
         "peak_rss_mib": round(rss, 0),
         "valid_token_accuracy": m["valid_mean_token_accuracy"],
+        "quality_mode": q["mode"],
         "quality": q["scores"],
         "misses": q["misses"],
     }
@@ -279,7 +249,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {r['recipe']} | {r['variant']} | {r['train_wall_s']} | {r['loop_s']} | {r['steps']} "
             f"| {r['epochs_run']} ({r['kept_epoch']}) | {r['useful_tokens']} | {pad:.0%} "
             f"| {r['useful_tokens_per_s']} | {r['work_tflop']} | {mfu:.1%} | {r['peak_rss_mib']:.0f} "
-            f"| {fmt_quality(r['quality'])} |"
+            f"| {r.get('quality_mode', 'plain')}: {fmt_quality(r['quality'])} |"
         )
     lines += ["", "Speed-up (legacy train wall / new train wall, same run):", ""]
     by = {(r["recipe"], r["variant"]): r for r in report["runs"]}

@@ -1,4 +1,4 @@
-"""The hand-written company examples (eval/examples/lumen, eval/examples/yunque): the shape of data the
+"""The hand-written company examples (eval/examples/lumen, yunque, songguo): the shape of data the
 training and quality benchmarks use."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "eval" / "examples"
 COMPANIES = {
     "lumen": (["handbook.md", "prices.md", "service.md"], 4),
     "yunque": (["events.md", "handbook.md", "prices.md"], 6),
+    "songguo": (["events.md", "handbook.md", "prices.md"], 6),
 }
 
 
