@@ -11,9 +11,12 @@ whether to send an answer, try the documents instead, or say it does not know (`
   "晨露" rather than "净水器"), so a value copied from the wrong row or from a sentence on another topic
   fails: "极光X5的库存是230台" is not supported by "晨露R1 | 230台" — the 230 is there, the row is not. A
   sentence in other words ("全公司共有320名员工" for "流明一共雇了多少人?") is about the question when the
-  caller's ``related`` says so (by meaning: ``service.semantic.SentenceRelevance``). A word in most of the
-  adapter's training questions (:func:`subject_words`: the company's name, "流明") says what every question
-  is about, not this one's topic, so it does not make a sentence about the question. A question narrowed to
+  caller's ``related`` says so (by meaning, one of the closest: ``service.semantic.SentenceRelevance``).
+  Values match whole
+  ("3" is not in "39元"); a quantity ("一年", ``training.text.is_quantity``) is no topic. A word in most of
+  the adapter's training questions (:func:`subject_words`: the company's name, "流明") says what every
+  question is about, not this one's topic, so it (and its characters) does not make a sentence about the
+  question. A question narrowed to
   a place or a period (``training.text.scope``: "在北京", "明年") is answered only by a sentence that names
   it: the company's store count is not Beijing's.
 - :func:`confirmed` — a candidate paraphrase's trained answer is sent when the adapter, asked the user's
@@ -37,7 +40,7 @@ from typing import Any
 
 from training.generation import mean_probability
 from training.prompting import strip_markers
-from training.text import is_abstention, is_value, scope, values, words
+from training.text import is_abstention, is_quantity, is_value, scope, values, words
 
 # A sentence of a source: split after Chinese/English terminators and at line breaks (a table row is a line).
 _SENTENCE = re.compile(r"[^。!?;！？；\n]+[。!?;！？；]?")
@@ -118,21 +121,29 @@ def subject_words(questions: tuple[str, ...]) -> frozenset[str]:
 
 
 def about(sentence: str, anchor: set[str], asked_values: Sequence[str]) -> bool:
-    """A (lower-cased) sentence is about the question when it has the question's numbers/codes ("X5") and
-    one of its most specific words."""
-    return all(v in sentence for v in asked_values) and any(w in sentence for w in anchor)
+    """A (lower-cased) sentence is about the question when it has the question's numbers/codes ("X5", whole:
+    not "X50") and one of its most specific words."""
+    return set(values(sentence)).issuperset(asked_values) and any(w in sentence for w in anchor)
+
+
+def _without(sentence: str, subject: frozenset[str]) -> str:
+    """The sentence without the subject words: "书" is no topic word found in "松果书店"."""
+    for w in sorted(subject, key=len, reverse=True):
+        sentence = sentence.replace(w.lower(), " ")
+    return sentence
 
 
 def support(
     question: str,
     answer: str,
     sources: Sequence[str],
-    related: Callable[[str, str], bool] | None = None,
+    related: Callable[[str, Sequence[str]], set[int]] | None = None,
     subject: frozenset[str] = frozenset(),
     strict: bool = False,
 ) -> Support:
     """Whether one sentence of ``sources`` about the question states what ``answer`` adds (see the module).
-    ``related(question, sentence)``: whether a sentence without the question's specific words is about it.
+    ``related(question, sentences)``: the indices of the sentences about the question by meaning — asked
+    (once) when the sentence stating the answer lacks the question's specific words.
     ``subject``: words that mark no topic (:func:`subject_words` of the adapter's training questions).
     ``strict``: a phone number, e-mail or URL needs a sentence about the question too (the answer did not
     come from these sources, so finding its value in one proves less)."""
@@ -149,26 +160,31 @@ def support(
     if not strict and new_values and all(len(v) >= DISTINCTIVE_VALUE for v in new_values):
         # A phone number, an e-mail or a URL found in a sentence is that sentence's fact: no coincidence to
         # rule out (short numbers — prices, counts — must come from a sentence about the question).
-        stated = next((c for c in candidates if all(v in c for v in new_values)), None)
+        stated = next((c for c in candidates if set(values(c)).issuperset(new_values)), None)
         if stated is not None:
             return Support(True, f"stated in: {stated[:80]}", new_values, stated)
-    topic = set(words(question))
-    anchor = anchors(topic - subject or topic, candidates)
+    every = set(words(question))
+    topic = {w for w in every if not is_quantity(w)} or every  # "一年的房租": 房租 is the topic, not 一年
+    own = topic - subject
+    ignored = subject if own else frozenset()  # a question of nothing but subject words keeps them
+    plain = [_without(c, ignored) for c in candidates]
+    anchor = anchors(own or topic, plain)
     asked_values = values(question)
     best: tuple[float, str] | None = None
-    for low, original in zip(candidates, originals, strict=True):
-        if new_values and not all(v in low for v in new_values):
+    near: list[set[int]] = []  # what ``related`` says, asked once, when first needed
+    for i, (low, bare) in enumerate(zip(candidates, plain, strict=True)):
+        held = set(values(low))
+        if not held.issuperset(new_values):
             continue
         share = sum(1 for w in new_words if w in low) / len(new_words) if new_words else 1.0
         if best is not None and share <= best[0]:
             continue
-        if about(low, anchor, asked_values) or (
-            related is not None
-            and share > 0
-            and all(v in low for v in asked_values)
-            and related(question, original)
-        ):
+        if about(bare, anchor, asked_values):
             best = (share, low)
+        elif related is not None and share > 0 and held.issuperset(asked_values):
+            near = near or [related(question, originals)]
+            if i in near[0]:
+                best = (share, low)
     shown = [*new_values, *new_words]
     if best is None:
         return Support(False, f"no source sentence about the question states {shown}", shown)
@@ -240,7 +256,7 @@ def confirmed(
     trained: str,
     asked: str,
     sources: Sequence[str],
-    related: Callable[[str, str], bool] | None = None,
+    related: Callable[[str, Sequence[str]], set[int]] | None = None,
     subject: frozenset[str] = frozenset(),
 ) -> tuple[bool, str]:
     """Whether a candidate paraphrase's ``trained`` answer may be sent: asked the user's way the adapter says

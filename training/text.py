@@ -229,6 +229,14 @@ def values(text: str) -> list[str]:
     return list(dict.fromkeys(_VALUE.findall(text.lower())))
 
 
+# A numeral and a measure word ("一年", "几本", "每次"): how much of something, not what a question is on.
+_QUANTITY = re.compile(r"[一二两三四五六七八九十百千万几半每]+[年月日天周次个家本位名种件台元块分点岁]")
+
+
+def is_quantity(word: str) -> bool:
+    return _QUANTITY.fullmatch(word) is not None
+
+
 def is_value(token: str) -> bool:
     return _VALUE.fullmatch(token) is not None
 

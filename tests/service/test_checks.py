@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from service.checks import (
     Confidence,
@@ -13,6 +14,7 @@ from service.checks import (
     expected_form,
     has_form,
     says_nothing,
+    sentences,
     subject_words,
     support,
 )
@@ -118,23 +120,50 @@ def test_a_distinctive_value_is_supported_by_any_sentence_that_states_it() -> No
     s = support("我想打电话联系流明售后,号码是多少?", "流明客服电话是400-826-5188。", handbook)
     assert s.ok and s.sentence == "客服电话：400-826-5188。"
     assert not support("流明科技的股票代码是多少?", "股票代码是320。", handbook).ok
+    # a truncated number is another number
+    assert not support("我想打电话联系流明售后,号码是多少?", "流明客服电话是400-826-518。", handbook).ok
 
 
 def test_a_sentence_in_other_words_counts_when_related_says_it_is_about_the_question() -> None:
     q = "流明一共雇了多少人?"  # shares no specific word with "全公司共有320名员工"
     assert not support(q, "流明一共有320名员工。", [HANDBOOK]).ok
-    asked: list[str] = []
+    asked: list[list[str]] = []
 
-    def related(question: str, sentence: str) -> bool:
-        asked.append(sentence)
-        return "员工" in sentence
+    def related(question: str, sentences: Sequence[str]) -> set[int]:
+        asked.append(list(sentences))
+        return {i for i, s in enumerate(sentences) if "员工" in s}
 
     s = support(q, "流明一共有320名员工。", [HANDBOOK], related)
     assert s.ok and s.sentence == "现任ceo是陈嘉禾，全公司共有320名员工。"
-    # asked only about sentences stating the claims, in their own case
-    assert asked == ["现任CEO是陈嘉禾，全公司共有320名员工。"]
-    # Relevance by meaning does not make a value from another sentence true.
-    assert not support(q, "流明一共有450名员工。", [HANDBOOK], lambda *_: True).ok
+    # asked once, about every source sentence, in their own case
+    assert asked == [sentences(HANDBOOK)] and "现任CEO是陈嘉禾，全公司共有320名员工。" in asked[0]
+    # Relevance by meaning does not make a value from another sentence true ...
+    assert not support(q, "流明一共有450名员工。", [HANDBOOK], lambda q, ss: set(range(len(ss)))).ok
+    # ... and a sentence it does not pick is not about the question, though it states the number.
+    assert not support(q, "流明一共有320名员工。", [HANDBOOK], lambda *_: {0}).ok
+
+
+def test_a_quantity_in_the_question_is_no_topic() -> None:
+    """ "一年的房租" is about rent: a sentence that says "有效期一年" and "39元" does not state it."""
+    handbook = ["会员卡售价39元，有效期一年，会员购书一律打九折。"]
+    assert not support("松果书店一年的房租是多少?", "松果书店一年的房租是39元。", handbook).ok
+    assert support("会员卡有效期多久?", "会员卡有效期一年。", handbook).ok
+
+
+def test_values_match_whole_and_the_subject_s_characters_are_no_topic() -> None:
+    handbook = [
+        "会员卡售价39元，有效期一年，会员购书一律打九折。店内借阅区每位读者一次最多可借3本书。",
+        "2012年，林海声和苏晚晴在南京开了第一家松果书店。",
+    ]
+    # the "3" of "3本" is not the "3" in "39元": the lending limit's sentence is not about discounts
+    q = "有会员卡的话买书能便宜多少?"
+    assert not support(q, "松果书店的会员卡每人一次最多借3本书。", handbook).ok
+    assert support(q, "会员买书打九折。", handbook).ok
+    # "书" of the question is in "松果书店" — the subject — not in the founders' sentence itself
+    subject = frozenset({"松果书店"})
+    founders = "松果书店由林海声和苏晚晴创立。"
+    assert not support("松果书店的书是从哪个城市的仓库发出来的?", founders, handbook, subject=subject).ok
+    assert support("松果书店的第一家店是谁开的?", founders, handbook, subject=subject).ok
 
 
 LUMEN_QUESTIONS = (

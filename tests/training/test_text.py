@@ -8,7 +8,7 @@ and BM25 lists) dropped.
 
 from __future__ import annotations
 
-from training.text import STOPWORDS, beyond, index_terms, scope, words
+from training.text import STOPWORDS, beyond, index_terms, is_quantity, scope, words
 
 
 def test_index_terms_split_chinese_words_add_their_characters_and_drop_stopwords() -> None:
@@ -40,6 +40,16 @@ def test_words_are_precise_mode_content_words() -> None:
     # nothing but stopwords: every word is kept, so two such questions can still be compared
     assert words("是谁?") == ["是", "谁"]
     assert words("") == []
+
+
+def test_a_numeral_with_a_measure_word_is_a_quantity() -> None:
+    assert [w for w in ["一年", "几本", "每次", "两家", "房租", "一共", "年", "半年"] if is_quantity(w)] == [
+        "一年",
+        "几本",
+        "每次",
+        "两家",
+        "半年",
+    ]
 
 
 def test_beyond_lists_the_codes_places_and_periods_the_training_question_lacks() -> None:
