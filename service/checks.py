@@ -12,8 +12,8 @@ whether to send an answer, try the documents instead, or say it does not know (`
   fails: "极光X5的库存是230台" is not supported by "晨露R1 | 230台" — the 230 is there, the row is not. A
   sentence in other words ("全公司共有320名员工" for "流明一共雇了多少人?") is about the question when the
   caller's ``related`` says so (by meaning, one of the closest: ``service.semantic.SentenceRelevance``).
-  Values match whole
-  ("3" is not in "39元"); a quantity ("一年", ``training.text.is_quantity``) is no topic. A word in most of
+  Values (``training.text.fact_values``: in English only numbers and codes) match whole ("3" is not in
+  "39元"); a quantity ("一年", ``training.text.is_quantity``) is no topic. A word in most of
   the adapter's training questions (:func:`subject_words`: the company's name, "流明") says what every
   question is about, not this one's topic, so it (and its characters) does not make a sentence about the
   question. A question narrowed to
@@ -40,7 +40,7 @@ from typing import Any
 
 from training.generation import mean_probability
 from training.prompting import strip_markers
-from training.text import is_abstention, is_quantity, is_value, scope, values, words
+from training.text import fact_values, is_abstention, is_quantity, scope, words
 
 # A sentence of a source: split after Chinese/English terminators and at line breaks (a table row is a line).
 _SENTENCE = re.compile(r"[^。!?;！？；\n]+[。!?;！？；]?")
@@ -86,14 +86,15 @@ def claims(question: str, answer: str) -> tuple[list[str], list[str]]:
     """(values, words) the answer adds to the question: its new numbers/Latin tokens, and its new content
     words (without fillers) — what a source must confirm."""
     text = strip_markers(answer)
-    asked_values = set(values(question))
-    new_values = [v for v in values(text) if v not in asked_values]
+    asked_values = set(fact_values(question))
+    stated = fact_values(text)
+    new_values = [v for v in stated if v not in asked_values]
     asked = set(words(question))
     value_chars = set("".join(new_values))
     new_words = [
         w
         for w in dict.fromkeys(words(text))
-        if w not in asked and w not in _FILLER and not set(w) <= value_chars and not is_value(w)
+        if w not in asked and w not in _FILLER and not set(w) <= value_chars and w not in stated
     ]
     return new_values, new_words
 
@@ -123,7 +124,7 @@ def subject_words(questions: tuple[str, ...]) -> frozenset[str]:
 def about(sentence: str, anchor: set[str], asked_values: Sequence[str]) -> bool:
     """A (lower-cased) sentence is about the question when it has the question's numbers/codes ("X5", whole:
     not "X50") and one of its most specific words."""
-    return set(values(sentence)).issuperset(asked_values) and any(w in sentence for w in anchor)
+    return set(fact_values(sentence)).issuperset(asked_values) and any(w in sentence for w in anchor)
 
 
 def _without(sentence: str, subject: frozenset[str]) -> str:
@@ -160,7 +161,7 @@ def support(
     if not strict and new_values and all(len(v) >= DISTINCTIVE_VALUE for v in new_values):
         # A phone number, an e-mail or a URL found in a sentence is that sentence's fact: no coincidence to
         # rule out (short numbers — prices, counts — must come from a sentence about the question).
-        stated = next((c for c in candidates if set(values(c)).issuperset(new_values)), None)
+        stated = next((c for c in candidates if set(fact_values(c)).issuperset(new_values)), None)
         if stated is not None:
             return Support(True, f"stated in: {stated[:80]}", new_values, stated)
     every = set(words(question))
@@ -169,11 +170,11 @@ def support(
     ignored = subject if own else frozenset()  # a question of nothing but subject words keeps them
     plain = [_without(c, ignored) for c in candidates]
     anchor = anchors(own or topic, plain)
-    asked_values = values(question)
+    asked_values = fact_values(question)
     best: tuple[float, str] | None = None
     near: list[set[int]] = []  # what ``related`` says, asked once, when first needed
     for i, (low, bare) in enumerate(zip(candidates, plain, strict=True)):
-        held = set(values(low))
+        held = set(fact_values(low))
         if not held.issuperset(new_values):
             continue
         share = sum(1 for w in new_words if w in low) / len(new_words) if new_words else 1.0
@@ -240,7 +241,7 @@ def agree(question: str, trained: str, asked: str) -> tuple[bool, str]:
         return False, "the trained answer adds nothing to the question"
     low = asked.lower()
     if new_values:  # the facts: every number/code must be there; the wording around them may differ
-        same = all(v in low for v in new_values)
+        same = set(fact_values(asked)).issuperset(new_values)
     else:
         same = sum(1 for w in new_words if w in low) / len(new_words) >= 0.5
     if not same:

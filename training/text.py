@@ -233,6 +233,14 @@ def values(text: str) -> list[str]:
 _QUANTITY = re.compile(r"[一二两三四五六七八九十百千万几半每]+[年月日天周次个家本位名种件台元块分点岁]")
 
 
+def fact_values(text: str) -> list[str]:
+    """The values the answer checks compare (``service.checks``): :func:`values`, except that in an English
+    text only tokens that are not plain words count — numbers, codes ("x5"), e-mail addresses, URLs; "star"
+    and "lamp" are words there, compared as words. A Chinese text's Latin tokens are names and codes."""
+    found = values(text)
+    return [v for v in found if not v.isalpha()] if detect_language(text) == "en" else found
+
+
 def is_quantity(word: str) -> bool:
     return _QUANTITY.fullmatch(word) is not None
 

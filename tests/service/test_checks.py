@@ -230,3 +230,17 @@ def test_a_question_asking_for_an_address_or_number_needs_an_answer_that_has_one
         ("电话几点能打通?", "9点。"),
     ]:
         assert expected_form(q) is None and has_form(q, a)[0], q
+
+
+def test_an_english_answer_is_checked_by_its_numbers_and_codes_and_its_words() -> None:
+    """In English every word is Latin: only numbers, codes, e-mails and URLs are values there."""
+    rows = ["Product: Star lamp | Price: 199 yuan | Stock: 12", "Product: Moon lamp | Price: 99 yuan"]
+    q = "What is the price of the Star lamp?"
+    assert claims(q, "The Star lamp costs 199 yuan.") == (["199"], ["cost", "yuan"])
+    assert support(q, "The Star lamp costs 199 yuan.", rows).ok
+    assert not support(q, "The Star lamp costs 299 yuan.", rows).ok  # a made-up price
+    assert not support("What is the price of the Moon lamp?", "It costs 199 yuan.", rows).ok  # another row
+    about = ["Lumen was founded in 2011. Its CEO is Chen Jiahe and it has 320 staff."]
+    assert support("Who is the CEO of Lumen?", "The CEO of Lumen is Chen Jiahe.", about).ok
+    assert agree("How many staff?", "Lumen has 320 staff.", "There are 320 employees.")[0]
+    assert not agree("How many staff?", "Lumen has 320 staff.", "There are 3200 employees.")[0]

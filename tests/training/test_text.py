@@ -8,7 +8,7 @@ and BM25 lists) dropped.
 
 from __future__ import annotations
 
-from training.text import STOPWORDS, beyond, index_terms, is_quantity, scope, words
+from training.text import STOPWORDS, beyond, fact_values, index_terms, is_quantity, scope, words
 
 
 def test_index_terms_split_chinese_words_add_their_characters_and_drop_stopwords() -> None:
@@ -74,3 +74,12 @@ def test_scope_names_the_place_or_period_a_question_narrows_itself_to() -> None:
         "当初是哪两个人办起了云雀咖啡?",
     ]:
         assert scope(q) == (), q
+
+
+def test_fact_values_are_numbers_and_codes_in_english_and_latin_tokens_in_chinese() -> None:
+    assert fact_values("The X5 costs 3999 yuan; mail service@lumen-water.cn") == [
+        "x5",
+        "3999",
+        "service@lumen-water.cn",
+    ]
+    assert fact_values("流明的CEO是陈嘉禾,电话400-826-5188") == ["ceo", "400-826-5188"]
