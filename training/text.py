@@ -229,10 +229,6 @@ def values(text: str) -> list[str]:
     return list(dict.fromkeys(_VALUE.findall(text.lower())))
 
 
-# A numeral and a measure word ("一年", "几本", "每次"): how much of something, not what a question is on.
-_QUANTITY = re.compile(r"[一二两三四五六七八九十百千万几半每]+[年月日天周次个家本位名种件台元块分点岁]")
-
-
 def fact_values(text: str) -> list[str]:
     """The values the answer checks compare (``service.checks``): :func:`values`, except that in an English
     text only tokens that are not plain words count — numbers, codes ("x5"), e-mail addresses, URLs; "star"
@@ -241,12 +237,12 @@ def fact_values(text: str) -> list[str]:
     return [v for v in found if not v.isalpha()] if detect_language(text) == "en" else found
 
 
+# A numeral and a measure word ("一年", "几本", "每次"): how much of something, not what a question is on.
+_QUANTITY = re.compile(r"[一二两三四五六七八九十百千万几半每]+[年月日天周次个家本位名种件台元块分点岁]")
+
+
 def is_quantity(word: str) -> bool:
     return _QUANTITY.fullmatch(word) is not None
-
-
-def is_value(token: str) -> bool:
-    return _VALUE.fullmatch(token) is not None
 
 
 def detect_language(text: str) -> Language:
