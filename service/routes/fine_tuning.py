@@ -36,15 +36,18 @@ async def create(body: CreateJobRequest, jobs: JobsDep) -> dict[str, Any]:
 async def list_jobs(
     jobs: JobsDep, after: str | None = None, limit: int = Query(20, ge=1, le=100)
 ) -> dict[str, Any]:
-    await jobs.sync()
+    # Read, then serve: a job that succeeds in between is shown as running, never as succeeded before its
+    # fine_tuned_model answers (sync first, read second raced: "succeeded" and a model not yet listed).
     rows = await asyncio.to_thread(jobs.store.list_jobs, after=after, limit=limit + 1)
+    await jobs.sync()
     return page([job_object(r) for r in rows[:limit]], len(rows) > limit)
 
 
 @router.get("/v1/fine_tuning/jobs/{job_id}")
 async def retrieve(job_id: str, jobs: JobsDep) -> dict[str, Any]:
-    await jobs.sync()
-    return job_object(await asyncio.to_thread(jobs.store.get_job, job_id))
+    job = await asyncio.to_thread(jobs.store.get_job, job_id)
+    await jobs.sync()  # after the read (see list_jobs)
+    return job_object(job)
 
 
 @router.post("/v1/fine_tuning/jobs/{job_id}/cancel")
