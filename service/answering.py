@@ -107,10 +107,9 @@ async def _confirm(
         asked = await _generate_checked(pipeline, pipeline.generation_request(plan, req, json_schema), spent)
     finally:
         pipeline.ask_as(plan, training_question)
-    subject = subject_words(tuple(plan.adapter.knowledge)) if plan.adapter else frozenset()
     sources = [h.text for h in plan.retrieved]
     return await asyncio.to_thread(
-        confirmed, plan.question, trained.text, asked.text, sources, pipeline.related, subject
+        confirmed, plan.question, trained.text, asked.text, sources, pipeline.related, _subject(plan)
     )
 
 
@@ -131,7 +130,7 @@ def judge(pipeline: Any, plan: Any, result: GenerationResult) -> tuple[bool, str
     if not shaped:
         return False, why
     adapter = plan.adapter
-    subject = subject_words(tuple(adapter.knowledge)) if adapter else frozenset()
+    subject = _subject(plan)
     sources = [h.text for h in plan.hits] or [h.text for h in plan.retrieved]
     if plan.route != "adapter":
         s = support(plan.question, result.text, [h.text for h in plan.hits], pipeline.related, subject)
@@ -158,6 +157,11 @@ def judge(pipeline: Any, plan: Any, result: GenerationResult) -> tuple[bool, str
         return False, f"asks about {extra}, which its training question did not; no document states it"
     shown = f"p={c.mean_prob:.2f} < {threshold:.2f}" if c is not None else "no token probabilities"
     return False, f"unsure ({shown}) and no document states it"
+
+
+def _subject(plan: Any) -> frozenset[str]:
+    """Words in most of the adapter's training questions (``checks.subject_words``): no question's topic."""
+    return subject_words(tuple(plan.adapter.knowledge)) if plan.adapter else frozenset()
 
 
 def _calibrated(adapter: Any) -> float | None:

@@ -102,18 +102,17 @@ def quality(adapter: Path, questions: Path, kb: str | None = None) -> dict[str, 
     (``hybrid``: retrieval, routing, answer checks) for a recipe with a knowledge base."""
     from eval.modes import EvalSession
     from eval.questions import load_questions
+    from eval.report import summarize
     from eval.run import answer_modes
 
     mode = "hybrid" if kb else "ft"
     session = EvalSession(adapter=adapter, kb=kb, max_new_tokens=32)
-    scores: dict[str, list[int]] = {}
-    misses: list[str] = []
-    for r in answer_modes(session, load_questions(questions), [mode], tag=mode):
-        scores.setdefault(r.kind, [0, 0])
-        scores[r.kind][0] += int(r.correct)
-        scores[r.kind][1] += 1
-        if not r.correct:
-            misses.append(f"{r.kind}: {r.question} → {r.answer.strip()[:60]} ({r.route})")
+    results = answer_modes(session, load_questions(questions), [mode], tag=mode)
+    cells = summarize(results)[mode]
+    scores = {kind: [c["correct"], c["total"]] for kind, c in cells.items() if kind != "all"}
+    misses = [
+        f"{r.kind}: {r.question} → {r.answer.strip()[:60]} ({r.route})" for r in results if not r.correct
+    ]
     return {"mode": mode, "scores": scores, "misses": misses}
 
 
