@@ -136,8 +136,7 @@ def judge(pipeline: Any, plan: Any, result: GenerationResult) -> tuple[bool, str
         s = support(plan.question, result.text, [h.text for h in plan.hits], pipeline.related, subject)
         return s.ok, ("sources state it: " if s.ok else "") + s.reason
     asked = plan.asked_as or plan.question
-    missed = set((adapter.memorization or {}).get("missed", [])) if adapter else set()
-    if asked in missed:
+    if adapter is not None and asked in adapter.missed:
         return False, "the adapter failed this question in its memorisation check"
     c = confidence(result.logprobs)
     threshold = next(

@@ -170,6 +170,11 @@ def support(
     ignored = subject if own else frozenset()  # a question of nothing but subject words keeps them
     plain = [_without(c, ignored) for c in candidates]
     anchor = anchors(own or topic, plain)
+    # Only single characters of the question found ("叫" of "产品线都叫什么?" in "吉祥物是一只叫豆豆的
+    # 小海豹"): too weak to make a sentence about the question for an answer of words alone; where meaning
+    # can be asked, it decides. A number of the answer in the sentence is evidence enough ("2012年…开了第一家
+    # 松果书店" for "最早是哪年开起来的?").
+    weak = related is not None and not new_values and all(len(w) == 1 for w in anchor)
     asked_values = fact_values(question)
     best: tuple[float, str] | None = None
     near: list[set[int]] = []  # what ``related`` says, asked once, when first needed
@@ -180,7 +185,7 @@ def support(
         share = sum(1 for w in new_words if w in low) / len(new_words) if new_words else 1.0
         if best is not None and share <= best[0]:
             continue
-        if about(bare, anchor, asked_values):
+        if not weak and about(bare, anchor, asked_values):
             best = (share, low)
         elif related is not None and share > 0 and held.issuperset(asked_values):
             near = near or [related(question, originals)]

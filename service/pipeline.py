@@ -322,7 +322,7 @@ class Pipeline:
         except RetrievalFailed as exc:
             hits, ms, failed = [], 0.0, str(exc)
         # Several adapters: route to the one whose training questions match best (the first by default).
-        candidates = [AdapterKnowledge(a.name, a.knowledge, a.created_at) for a in served]
+        candidates = [AdapterKnowledge(a.name, a.knowledge, a.created_at, a.missed) for a in served]
         semantic = await self._semantic(question, served)
         knowledge = pick_adapter(question, candidates, self.router, semantic)
         sem = semantic[candidates.index(knowledge)] if semantic and knowledge else None

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from training.prompting import focus_row
 from training.text import all_words, best_match, beyond, lexical_coverage
 
 Route = Literal["adapter", "adapter+context", "context", "abstain", "base"]
@@ -113,6 +114,8 @@ class AdapterKnowledge:
     name: str
     questions: Sequence[str] = ()
     created_at: str | None = None  # ISO UTC time the adapter was trained
+    # Training questions it failed in its memorisation check: no paraphrase of one is put to it.
+    missed: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -226,10 +229,16 @@ def row_key(hit: Any) -> str:
 def only_named_rows(question: str, hits: list[Any]) -> list[Any]:
     """When the question names a table row's entity ("星光台灯多少钱?"), the context shows that row and the
     passages that mention the entity, nothing else: other rows' numbers belong to other products and other
-    passages' numbers to other facts (a warranty period), and a small model copies the wrong one."""
+    passages' numbers to other facts (a warranty period), and a small model copies the wrong one. When it
+    also names one of the row's columns ("PP棉滤芯还有多少库存?"), that cell answers it: the row alone (a
+    promotion that mentions "PP棉滤芯" made the 270M reader say 不知道)."""
     keys = named_rows(question, hits)
     if not keys:
         return hits
+    rows = [h for h in hits if row_key(h).lower() in keys]
+    cells = [h for h in rows if focus_row(h.text, question) != h.text]
+    if cells:
+        return cells
     return [h for h in hits if row_key(h).lower() in keys or (not row_key(h) and _mentions(h.text, keys))]
 
 
@@ -250,11 +259,13 @@ def candidate(
     """Close to a training question — closer than made-up questions get (the floor) — but under the
     threshold, and asking about nothing that training question does not (a code, a place, a period, a
     table row of the documents: "清泉C3净水器还有多少库存?" ~ "流明净水器的保修期是多久?" is a stock
-    question, whatever the adapter says)."""
+    question, whatever the adapter says). A training question the adapter failed in its memorisation check
+    is no candidate: its trained answer is the one it gets wrong."""
     floor, trained = semantic.floor, semantic.question
     return (
         adapter is not None
         and bool(trained)
+        and trained not in adapter.missed
         and floor is not None
         and floor <= semantic.similarity
         and not beyond(question, trained or "")

@@ -65,6 +65,11 @@ class AdapterInfo(BaseModel):
         """The OpenAI ``model`` name that forces this adapter."""
         return f"imprint-adapter:{self.name}"
 
+    @property
+    def missed(self) -> frozenset[str]:
+        """The training questions it failed in its memorisation check."""
+        return frozenset(self.memorization.get("missed", []))
+
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 

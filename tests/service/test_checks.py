@@ -143,6 +143,27 @@ def test_a_sentence_in_other_words_counts_when_related_says_it_is_about_the_ques
     assert not support(q, "流明一共有320名员工。", [HANDBOOK], lambda *_: {0}).ok
 
 
+def test_a_single_shared_character_makes_no_sentence_about_the_question_where_meaning_can_tell() -> None:
+    """ "叫" is all "流明旗下的产品线都叫什么?" shares with the mascot's sentence, so the reader's "豆豆"
+    passed."""
+    sources = ["流明目前有三个产品系列：晨露、清泉和极光。流明的吉祥物是一只叫豆豆的小海豹。"]
+    q, wrong = "流明旗下的产品线都叫什么?", "流明旗下的产品线都叫豆豆的小海豹。[1]"
+    subject = frozenset({"流明"})
+    assert support(q, wrong, sources, subject=subject).ok  # no embedder: the words alone, as before
+    products = {0}  # by meaning, the product sentence is about the question, the mascot's is not
+
+    def related(question: str, ss: Sequence[str]) -> set[int]:
+        return {i for i in products if i < len(ss)}
+
+    s = support(q, wrong, sources, related, subject)
+    assert not s.ok and s.reason == "no source sentence about the question states ['豆豆', '小', '海豹']"
+    assert support(q, "晨露、清泉和极光。[1]", sources, related, subject).ok
+    # an answer's number in the sentence is evidence enough: "开" is all these two share
+    founded = ["2012年，林海声和苏晚晴在南京开了第一家松果书店。"]
+    q = "松果书店最早是哪年开起来的?"
+    assert support(q, "松果书店创立于2012年。", founded, lambda *_: set(), frozenset({"松果书店"})).ok
+
+
 def test_a_quantity_in_the_question_is_no_topic() -> None:
     """ "一年的房租" is about rent: a sentence that says "有效期一年" and "39元" does not state it."""
     handbook = ["会员卡售价39元，有效期一年，会员购书一律打九折。"]

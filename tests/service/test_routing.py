@@ -216,6 +216,16 @@ def test_a_named_row_comes_without_the_other_rows_of_its_table():
     assert d.route == "context" and [h.text for h in d.hits] == ["商品: 星光台灯 | 价格: 199元", about.text]
     # A question naming no row keeps every relevant hit.
     assert len(decide("台灯多少钱?", [*rows, other], None).hits) == 3
+    # Naming one of the row's columns too: that cell answers, the row comes alone.
+    stock = [
+        Hit(f"产品: {n} | 标价: {p}元 | 库存: {s}个", 0.1, 0.9, None, None, metadata={"row_key": n})
+        for n, p, s in (("PP棉滤芯", 69, 540), ("活性炭滤芯", 129, 310))
+    ]
+    promo = hit("滤芯年卡：一年内免费更换两次PP棉滤芯，售价366元。", dense=0.9)
+    d = decide("PP棉滤芯还有多少库存?", [*stock, promo], None, RouterConfig(max_context_hits=5))
+    assert [h.text for h in d.hits] == ["产品: PP棉滤芯 | 标价: 69元 | 库存: 540个"]
+    d = decide("PP棉滤芯怎么样?", [*stock, promo], None, RouterConfig(max_context_hits=5))
+    assert [h.text for h in d.hits] == [stock[0].text, promo.text]  # no column named: row and passages
 
 
 def test_a_row_shows_the_columns_the_question_names_after_its_key():
@@ -269,3 +279,7 @@ def test_a_candidate_paraphrase_goes_to_the_adapter_to_be_confirmed():
     below = Semantic(0.55, "老大是谁?", threshold=0.77, floor=0.58)
     assert decide("家里排第一的是谁呀?", [], FAMILY, cfg, below).route == "abstain"
     assert decide("家里排第一的是谁呀?", [], None, cfg, close).route == "abstain"  # no adapter
+    # the adapter failed that training question in its memorisation check: the documents are read
+    failed = AdapterKnowledge("family", FAMILY.questions, TRAINED, missed=frozenset({"老大是谁?"}))
+    assert decide("家里排第一的是谁呀?", docs, failed, cfg, close).route == "adapter+context"
+    assert decide("家里排第一的是谁呀?", [], failed, cfg, close).route == "abstain"
