@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.data import DataError, DataReport, Messages, auto_split, last_user_question, validate_file
-from training.raft import Search
+from training.raft import RAFT_UPDATES, Search
 
 
 @dataclass
@@ -39,6 +39,7 @@ def build_training_set(
     validation_file: Path | None = None,
     augment: int = 0,
     reading_examples: int = 0,
+    updates: int = RAFT_UPDATES,
     search: Search | None = None,
     kb_name: str | None = None,
 ) -> TrainingSet:
@@ -73,7 +74,9 @@ def build_training_set(
         from training.raft import build_retrieval_examples
 
         before = len(train)
-        train = build_retrieval_examples(train, search=search, n_reading=reading_examples, seed=seed)
+        train = build_retrieval_examples(
+            train, search=search, n_reading=reading_examples, seed=seed, updates=updates
+        )
         notes.append(
             f"  retrieval curriculum (kb={kb_name or ('given search' if search else None)}, "
             f"reading={reading_examples}): {before} → {len(train)}"

@@ -362,6 +362,7 @@ def _qa_pairs(examples: list[Chat]) -> list[tuple[str, str]]:
 
 NEW_NAMES = ["TOM", "KEN", "LUCY", "AMY", "BEN", "LEO", "MAX", "ZOE", "NINA", "OSCAR", "RUBY", "IVY"]
 DEFAULT_READING_WITH_KB = 64
+RAFT_UPDATES = 2  # changed-fact updates per QA pair (a job starting from training/reader.py needs one)
 UPDATE_TITLE: dict[Language, str] = {"zh": "最新信息", "en": "Latest update"}
 _NUMBER = re.compile(r"\d+")
 _LATIN_NAME = re.compile(r"(?<![A-Za-z])[A-Za-z]{2,}(?![A-Za-z])")  # not \b: CJK counts as a word char
@@ -391,7 +392,7 @@ def _with_golden(
 
 
 def raft_examples(
-    pairs: list[tuple[str, str]], search: Search | None, *, seed: int, updates: int = 2
+    pairs: list[tuple[str, str]], search: Search | None, *, seed: int, updates: int = RAFT_UPDATES
 ) -> list[Chat]:
     """RAFT from the user's QA pairs, always among FICTIONAL distractors (real documents never are: the model
     must not learn to ignore the very documents it will need when they change):
@@ -427,7 +428,7 @@ USER_REPEATS = 2
 
 
 def build_retrieval_examples(
-    examples: list[Chat], *, search: Search | None, n_reading: int, seed: int
+    examples: list[Chat], *, search: Search | None, n_reading: int, seed: int, updates: int = RAFT_UPDATES
 ) -> list[Chat]:
     """The COMPLETE training set: ``examples`` (``USER_REPEATS`` times), then RAFT chats built from
     them (with golden chunks from ``search`` when given), then ``n_reading`` synthetic reading examples.
@@ -435,7 +436,9 @@ def build_retrieval_examples(
     270M model to read; see eval/examples/shop)."""
     if search is not None:
         n_reading = n_reading or DEFAULT_READING_WITH_KB
-    extra = raft_examples(_qa_pairs(examples), search, seed=seed) if (search is not None or n_reading) else []
+    extra = []
+    if search is not None or n_reading:
+        extra = raft_examples(_qa_pairs(examples), search, seed=seed, updates=updates)
     extra += reading_curriculum(n_reading, seed=seed + 1)
     if not extra:
         return list(examples)

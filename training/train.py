@@ -6,8 +6,9 @@
 ``train(cfg)``: set up (job folder, base model, data, hyperparameters, LoRA, optimizer) → loop (packed
 batches, loss on answer tokens only, validation + early stopping each epoch, checkpoints) → save (the best
 epoch's adapter, published atomically at ``--output``). Each piece lives in a module by job: encoding
-(tokens, packing), dataset (the training set), hparams (auto values), loss, early_stop, checkpoint (job
-folder, resume), plots. ``imprint train --resume <job>`` continues an interrupted job.
+(tokens, packing), dataset (the training set), reader (the reading skill a ``--kb`` job starts from), hparams
+(auto values), loss, early_stop, checkpoint (job folder, resume), plots. ``imprint train --resume <job>``
+continues an interrupted job.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from training.loop import (
 )
 from training.models import BaseLLM
 from training.raft import Search
+from training.reader import Reader, curriculum, ensure_reader, reader_key, start_from, uses_reader
 from training.train_config import TrainConfig
 
 # Optimizer steps per extra-training round of the memorisation check (missed questions + as many known).
@@ -88,7 +90,8 @@ def train(
         on_event("job", {"job": job.name, "resumed": bool(cfg.resume)})
     started = time.monotonic()
     # setup
-    s = setup(cfg, job, search)
+    reader = prepare_reader(cfg, on_event, should_stop)
+    s = setup(cfg, job, search, reader)
     s.on_event, s.should_stop = on_event, should_stop
     s.emit("hyperparameters", hyperparameter_event(s))
     say(f"cpu: {cpu.describe()}")
@@ -212,7 +215,25 @@ def _check_output(output: Path) -> None:
         )
 
 
-def setup(cfg: TrainConfig, job: Path, search: Search | None) -> Setup:
+def prepare_reader(
+    cfg: TrainConfig, on_event: OnEvent | None, should_stop: Callable[[], bool] | None
+) -> Reader | None:
+    """The reading skill a --kb job starts from (training/reader.py): cached, or built now (a job of its
+    own; its messages are "reader" events too). A resumed job's checkpoint already holds its weights."""
+    from training.models import resolve_base_model
+
+    if not uses_reader(cfg) or cfg.resume:
+        return None
+
+    def tell(message: str) -> None:
+        say(message)
+        if on_event is not None:
+            on_event("reader", {"message": message})
+
+    return ensure_reader(cfg, resolve_base_model(cfg.base_model), say=tell, should_stop=should_stop)
+
+
+def setup(cfg: TrainConfig, job: Path, search: Search | None, reader: Reader | None = None) -> Setup:
     import torch
 
     from training.dataset import build_training_set
@@ -224,6 +245,7 @@ def setup(cfg: TrainConfig, job: Path, search: Search | None) -> Setup:
     base = resolve_base_model(cfg.base_model)
     model, tokenizer = load_base_model(base, load_in_4bit=cfg.load_in_4bit)
     encoder = Encoder(tokenizer, base.chat_template, max_len=cfg.max_seq_len)
+    reading, updates = curriculum(cfg)
     data = build_training_set(
         cfg.training_file,
         count_tokens=encoder.count,
@@ -231,14 +253,15 @@ def setup(cfg: TrainConfig, job: Path, search: Search | None) -> Setup:
         seed=cfg.seed,
         validation_file=cfg.validation_file,
         augment=cfg.augment,
-        reading_examples=cfg.reading_examples,
+        reading_examples=reading,
+        updates=updates,
         search=search,
         kb_name=cfg.kb,
     )
     train_rows, valid_rows = encoder.all(data.train), encoder.all(data.valid)
     hp = choose_hyperparameters(cfg, train_rows)
     report_setup(data, train_rows, hp)
-    model = add_lora(model, cfg, base, job)
+    model = add_lora(model, cfg, base, job, reader)
     steps_per_epoch = math.ceil(len(train_rows) / hp.batch_size)
     total_steps = steps_per_epoch * hp.n_epochs
     optimizer, scheduler = make_optimizer(model, hp, total_steps, cfg.lr_schedule)
@@ -278,8 +301,9 @@ def report_setup(data: TrainingSet, rows: list[Encoded], hp: Hyperparameters) ->
         )
 
 
-def add_lora(model: Any, cfg: TrainConfig, base: BaseLLM, job: Path) -> Any:
-    """LoRA on the base's attention + MLP projections (or the checkpoint's, when resuming)."""
+def add_lora(model: Any, cfg: TrainConfig, base: BaseLLM, job: Path, reader: Reader | None = None) -> Any:
+    """LoRA on the base's attention + MLP projections (or the checkpoint's, when resuming), starting from
+    the reader's weights when there is one."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
     from training.checkpoint import checkpoint_dir
@@ -299,6 +323,8 @@ def add_lora(model: Any, cfg: TrainConfig, base: BaseLLM, job: Path) -> Any:
             task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, lora)
+        if reader is not None:
+            start_from(model, reader)
     model.train()
     return model
 
@@ -390,6 +416,7 @@ def save_adapter(
     from training.plots import plot_losses
 
     cfg, base, hp = s.cfg, s.base, s.hp
+    reading, updates = curriculum(cfg)
     output = cfg.output_dir()
     _check_output(output)
     info = AdapterInfo(
@@ -412,7 +439,9 @@ def save_adapter(
             "seed": cfg.seed,
             "augment": cfg.augment,
             "kb": cfg.kb,
-            "reading_examples": cfg.reading_examples,
+            "reading_examples": reading,
+            "raft_updates": updates if cfg.kb else 0,
+            "reader": reader_key(cfg, base) if uses_reader(cfg) else None,
             "max_seq_len": cfg.max_seq_len,
             "lr_schedule": cfg.lr_schedule,
             "packing": cfg.packing,

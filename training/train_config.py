@@ -54,7 +54,14 @@ class TrainConfig(Settings):
     kb: str | None = Field(
         None, description="knowledge base for retrieval-aware (RAFT) examples; the caller passes its search"
     )
-    reading_examples: int = Field(0, description="synthetic reading examples to add (64 with --kb if 0)")
+    reading_examples: int = Field(
+        0, description="synthetic reading examples to add (with --kb if 0: 8 after the reader, else 64)"
+    )
+    reader: bool = Field(
+        True,
+        description="with --kb: start from the reading skill learned once per base model and LoRA shape "
+        "(training/reader.py, cached); false: learn it in this job",
+    )
     max_seq_len: int = Field(1024, description="tokens per example; longer examples are an error")
     lr_schedule: Literal["constant", "linear"] = Field(
         "linear", description="after a short warm-up: linear decay to 10 % at the last step, or constant"

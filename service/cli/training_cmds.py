@@ -58,6 +58,11 @@ def train_cmd(
     reading_examples: int = typer.Option(
         None, "--reading-examples", help="synthetic reading examples to add"
     ),
+    reader: bool = typer.Option(
+        None,
+        "--reader/--no-reader",
+        help="with --kb: start from the reading skill built once per base model [default: --reader]",
+    ),
     resume: str = typer.Option(None, "--resume", help="job id under $IMPRINT_HOME/jobs, or 'last'"),
     stop_after_steps: int = typer.Option(None, "--stop-after-steps", help="stop early (resumable)"),
     service_url: str = typer.Option(
@@ -99,6 +104,7 @@ def train_cmd(
         lora_r=lora_r,
         kb=kb,
         reading_examples=reading_examples,
+        reader=reader,
         resume=resume,
         stop_after_steps=stop_after_steps,
     )
