@@ -153,7 +153,8 @@ def support(
     new_values, new_words = claims(question, answer)
     if not new_values and not new_words:
         return Support(False, "the answer adds nothing to the question")
-    narrowed = [w.lower() for w in scope(question)]
+    # A place in the company's own name ("青山" of "青山骑行") narrows nothing: every question has it.
+    narrowed = [w.lower() for w in scope(question) if not any(w.lower() in s for s in subject)]
     originals = [s for source in sources for s in sentences(source) if all(w in s.lower() for w in narrowed)]
     if not originals and narrowed:
         return Support(False, f"the question asks about {narrowed}: no source sentence names it")

@@ -164,6 +164,19 @@ def test_a_single_shared_character_makes_no_sentence_about_the_question_where_me
     assert support(q, "松果书店创立于2012年。", founded, lambda *_: set(), frozenset({"松果书店"})).ok
 
 
+def test_a_place_in_the_company_s_name_narrows_no_question() -> None:
+    """ "青山" is a place to jieba; in "青山骑行" it is the company (eval/examples/qingshan's first run
+    refused its own hotline: no sentence of the contact list names 青山)."""
+    contacts = ["- 客服热线：400-615-2708\n- 客服邮箱：service@qingshan-bike.cn"]
+    q, answer = "青山骑行的客服热线是多少?", "青山骑行的客服热线是400-615-2708。"
+    assert not support(q, answer, contacts).ok
+    assert support(q, answer, contacts, subject=frozenset({"青山", "骑行"})).ok
+    # a place the question adds still narrows it
+    assert not support(
+        "青山骑行在重庆的客服热线是多少?", answer, contacts, subject=frozenset({"青山", "骑行"})
+    ).ok
+
+
 def test_a_quantity_in_the_question_is_no_topic() -> None:
     """ "一年的房租" is about rent: a sentence that says "有效期一年" and "39元" does not state it."""
     handbook = ["会员卡售价39元，有效期一年，会员购书一律打九折。"]
