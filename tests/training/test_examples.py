@@ -16,6 +16,7 @@ COMPANIES = {
     "lumen": (["handbook.md", "prices.md", "service.md"], 4),
     "yunque": (["events.md", "handbook.md", "prices.md"], 6),
     "songguo": (["events.md", "handbook.md", "prices.md"], 6),
+    "qingshan": (["events.md", "handbook.md", "prices.md"], 6),
 }
 
 
