@@ -230,8 +230,8 @@ def only_named_rows(question: str, hits: list[Any]) -> list[Any]:
     """When the question names a table row's entity ("星光台灯多少钱?"), the context shows that row and the
     passages that mention the entity, nothing else: other rows' numbers belong to other products and other
     passages' numbers to other facts (a warranty period), and a small model copies the wrong one. When it
-    also names one of the row's columns ("PP棉滤芯还有多少库存?"), that cell answers it: the row alone (a
-    promotion that mentions "PP棉滤芯" made the 270M reader say 不知道)."""
+    also names one of the row's columns ("PP棉滤芯还有多少库存?"), that cell answers it and the row comes
+    alone: a passage about the entity (a promotion that mentions PP棉滤芯) holds other numbers of it."""
     keys = named_rows(question, hits)
     if not keys:
         return hits
