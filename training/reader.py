@@ -12,14 +12,13 @@ lumen: a third of the old auto settings' time, 60.8k useful tokens → 23.9k, on
 The first ``--kb`` job on a machine builds it (a training job of its own: 3–4 minutes for gemma3-270m on 2
 cores); every later one reuses it. ``imprint train --no-reader`` learns the skill inside the job instead.
 
-    python -m training.reader gemma3-270m      # build (or find) the reader of the default LoRA shape
+    imprint train --training-file pairs.jsonl --kb docs     # builds the reader first, once per machine
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,10 +88,13 @@ def ensure_reader(
     cfg: TrainConfig,
     base: BaseLLM,
     *,
+    train: Callable[..., Path],
     say: Callable[[str], None],
     should_stop: Callable[[], bool] | None = None,
 ) -> Reader:
-    """The cached reader for ``cfg``'s base and LoRA shape, built (a training job of its own) when missing."""
+    """The cached reader for ``cfg``'s base and LoRA shape, built when missing: a training job of its own,
+    run by ``train`` (``training.train.train``, passed in: the recipe imports this module, not the
+    reverse)."""
     key = reader_key(cfg, base)
     path = readers_root() / key
     if (path / WEIGHTS).is_file():
@@ -103,18 +105,22 @@ def ensure_reader(
         f"reading skill: building the reader {key} once for {base.name} (LoRA r={cfg.lora_r}): "
         f"{READER_EXAMPLES} made-up reading examples; later --kb jobs on this machine start from it"
     )
-    seconds = _build(cfg, base, key, path, should_stop)
+    seconds = _build(cfg, base, key, path, train, should_stop)
     say(f"reading skill: reader {key} built in {seconds:.0f} s")
     return Reader(path, key, True, seconds)
 
 
 def _build(
-    cfg: TrainConfig, base: BaseLLM, key: str, path: Path, should_stop: Callable[[], bool] | None
+    cfg: TrainConfig,
+    base: BaseLLM,
+    key: str,
+    path: Path,
+    train: Callable[..., Path],
+    should_stop: Callable[[], bool] | None,
 ) -> float:
     import time
 
     from training.fileio import atomic_write, atomic_write_json, publish_dir
-    from training.train import train
     from training.train_config import TrainConfig
 
     started = time.monotonic()
@@ -197,13 +203,3 @@ def start_from(model: Any, reader: Reader) -> None:
             f"reader {reader.key} does not fit this LoRA ({len(missing)} missing, "
             f"{len(result.unexpected_keys)} unexpected weights) — delete {reader.path} to rebuild it"
         )
-
-
-if __name__ == "__main__":
-    from training.models import resolve_base_model
-    from training.train_config import TrainConfig
-
-    name = sys.argv[1] if len(sys.argv) > 1 else "gemma3-270m"
-    config = TrainConfig.build(training_file=__file__, base_model=name)
-    built = ensure_reader(config, resolve_base_model(name), say=print)
-    print(built.path)

@@ -230,7 +230,8 @@ def prepare_reader(
         if on_event is not None:
             on_event("reader", {"message": message})
 
-    return ensure_reader(cfg, resolve_base_model(cfg.base_model), say=tell, should_stop=should_stop)
+    base = resolve_base_model(cfg.base_model)
+    return ensure_reader(cfg, base, train=train, say=tell, should_stop=should_stop)
 
 
 def setup(cfg: TrainConfig, job: Path, search: Search | None, reader: Reader | None = None) -> Setup:

@@ -215,7 +215,9 @@ def ensure_reader(cfg: Any) -> dict[str, Any] | None:
 
     if not uses_reader(cfg):
         return None
-    r = ensure(cfg, resolve_base_model(cfg.base_model), say=say)
+    from training.train import train
+
+    r = ensure(cfg, resolve_base_model(cfg.base_model), train=train, say=say)
     return {"key": r.key, "built_in_this_run": r.built, "build_s": r.seconds}
 
 
