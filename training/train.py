@@ -441,7 +441,7 @@ def save_adapter(
             "augment": cfg.augment,
             "kb": cfg.kb,
             "reading_examples": reading,
-            "raft_updates": updates if cfg.kb else 0,
+            "raft_updates": updates if cfg.kb or reading else 0,  # RAFT runs with a curriculum too
             "reader": reader_key(cfg, base) if uses_reader(cfg) else None,
             "max_seq_len": cfg.max_seq_len,
             "lr_schedule": cfg.lr_schedule,
