@@ -18,6 +18,7 @@ import numpy as np
 
 from indexing.errors import KBError
 from indexing.store import INTERNAL_KEYS, Store, StoredChunk
+from training.prompting import names_row as names_row_key
 from training.text import index_terms
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -168,8 +169,7 @@ class ViewCache:
 # ── searching ──────────────────────────────────────────────────────────────────────────────────────────────
 def names_row(query: str, meta: dict[str, Any] | None) -> bool:
     """Whether ``query`` names the entity of this table row (its first cell, e.g. a product)."""
-    key = str((meta or {}).get("row_key") or "").strip().lower()
-    return len(key) >= 2 and key in query.lower()
+    return names_row_key(query, str((meta or {}).get("row_key") or ""))
 
 
 def check_filters(filters: dict[str, Any] | None) -> dict[str, Any] | None:

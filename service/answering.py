@@ -6,7 +6,9 @@ generated as asked. A routed answer is generated with its token logprobs and jud
 - a question only close to a training question (a candidate paraphrase, ``service.routing``): the adapter
   is asked it both in the trained wording and as the user asked it; the answers must agree, or the second
   says nothing (repeats the question) and a document about the question states the first (``confirmed``);
-  when they do not, the retrieved documents are read instead (as for an adapter answer not trusted);
+  when they do not, the retrieved documents are read instead (as for an adapter answer not trusted) — and
+  when the trained answer was about another thing than the question asks (``checks.asks_other``), a
+  documents answer restating that fact is not sent either;
 - from the adapter alone: trusted when the adapter did not fail this question in its memorisation check
   (``imprint.json`` → ``memorization.missed``) and it was sure (geometric-mean token probability ≥ the
   adapter's calibrated ``confidence`` threshold) and the question does not name a code, place or period its
@@ -14,7 +16,11 @@ generated as asked. A routed answer is generated with its token logprobs and jud
   same thing.
   Otherwise the documents are tried: the same adapter answers again with the retrieved sources;
 - from documents (adapter+context, context): sent only when one source sentence about the question states
-  what the answer adds (no value copied from another row, no invented number). Otherwise: "I don't know".
+  what the answer adds (no value copied from another row, no invented number). Otherwise: "I don't know" —
+  unless the question names exactly what to read: when an answer fails its check or says it does not know,
+  the one table cell the question names (its row, and its column by header or by the unit it counts in),
+  or the one source line holding the address or number it asks for (and naming whose), answers, cited
+  (route ``extract``).
 
 On every route, an answer to a question asking for an e-mail address, a web address or a phone number must
 hold one (``has_form``). Every check lands in ``imprint.decision.checks``, so a client (and ``imprint eval``)
@@ -31,11 +37,22 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from service.checks import confidence, confirmed, has_form, subject_words, support
+from service.checks import (
+    agree,
+    asks_other,
+    confidence,
+    confirmed,
+    form_line,
+    has_form,
+    subject_words,
+    support,
+)
 from service.engines.base import StreamDelta
+from service.routing import named_cell
 from training.errors import InvalidInput
 from training.generation import GenerationRequest, GenerationResult
-from training.text import abstain_text, beyond
+from training.prompting import cell_sentence, quoted_line, strip_markers
+from training.text import abstain_text, beyond, detect_language, is_abstention
 
 # Default geometric-mean token probability under which an adapter-alone answer is not trusted (the adapter's
 # own calibration, written by its memorisation check, wins).
@@ -71,6 +88,10 @@ async def answer(pipeline: Any, plan: Any, req: Any, json_schema: str | None = N
             result = await _generate_checked(pipeline, gen, spent)
             ok, why = await asyncio.to_thread(judge, pipeline, plan, result)
             _record(plan, plan.route, ok, why)
+    if not ok or is_abstention(result.text):
+        extracted = _extract(plan, why if not ok else "it said it does not know", spent)
+        if extracted is not None:
+            return extracted
     if not ok:
         plan.route, plan.reason, plan.hits = "abstain", f"answer not sent: {why}", []
         return GenerationResult(abstain_text(plan.question), spent[0], spent[1], "stop")
@@ -108,9 +129,35 @@ async def _confirm(
     finally:
         pipeline.ask_as(plan, training_question)
     sources = [h.text for h in plan.retrieved]
-    return await asyncio.to_thread(
+    ok, why = await asyncio.to_thread(
         confirmed, plan.question, trained.text, asked.text, sources, pipeline.related, _subject(plan)
     )
+    if not ok and asks_other(plan.question, trained.text):
+        # That fact is about another thing: the documents' answer may not restate it (judge).
+        plan.decision["about_other"] = strip_markers(trained.text)
+    return ok, why
+
+
+def _extract(plan: Any, why: str, spent: list[int]) -> GenerationResult | None:
+    """The model's answer was not sent (or said it does not know): a value the question names exactly is read
+    from the documents instead, cited (route ``extract``) — the one table cell it names, or the one line
+    holding the address or number it asks for. What a small model memorised can outvote the row in front
+    of it ("折叠车按天租的会员价" → the monthly pass's 59元 it trained on); a cell cannot be misread."""
+    hits = plan.hits or plan.retrieved
+    lang = detect_language(plan.question)
+    cell = named_cell(plan.question, hits)
+    if cell is not None:
+        i, (key, column, value) = cell
+        hit, what, text = hits[i], f"the cell {key} / {column}", cell_sentence(key, column, value, 1, lang)
+    else:
+        line = form_line(plan.question, [h.text for h in plan.retrieved], _subject(plan))
+        if line is None:
+            return None
+        hit, what, text = plan.retrieved[line[0]], f"the line {line[1]!r}", quoted_line(line[1], 1, lang)
+    plan.route, plan.adapter, plan.hits = "extract", None, [hit]
+    plan.reason = f"{what} answers it (the model's answer was not sent: {why})"
+    _record(plan, "extract", True, what)
+    return GenerationResult(text, spent[0], spent[1], "stop")
 
 
 async def _generate_checked(pipeline: Any, gen_req: GenerationRequest, spent: list[int]) -> GenerationResult:
@@ -133,6 +180,11 @@ def judge(pipeline: Any, plan: Any, result: GenerationResult) -> tuple[bool, str
     subject = _subject(plan)
     sources = [h.text for h in plan.hits] or [h.text for h in plan.retrieved]
     if plan.route != "adapter":
+        other = plan.decision.get("about_other")
+        if other and not is_abstention(result.text) and agree(plan.question, other, result.text)[0]:
+            # "微信小程序叫什么名字?": the adapter's "公益项目叫绿轮计划" was refused as another thing's
+            # name; reading the handbook it said "微信小程序叫绿轮计划" — the same fact, relabelled.
+            return False, f"it states what the adapter said of another thing ({other[:40]!r})"
         s = support(plan.question, result.text, [h.text for h in plan.hits], pipeline.related, subject)
         return s.ok, ("sources state it: " if s.ok else "") + s.reason
     asked = plan.asked_as or plan.question

@@ -20,9 +20,11 @@ whether to send an answer, try the documents instead, or say it does not know (`
   a place or a period (``training.text.scope``: "在北京", "明年") is answered only by a sentence that names
   it: the company's store count is not Beijing's.
 - :func:`confirmed` — a candidate paraphrase's trained answer is sent when the adapter, asked the user's
-  way, says the same (:func:`agree`), or says nothing new and a sentence about the question states it.
+  way, says the same (:func:`agree`), or says nothing new and a sentence about the question states it —
+  never when it counts or names something else than the question asks about (:func:`asks_other`).
 - :func:`has_form` — a question asking for an e-mail address, a web address or a phone number needs an answer
-  that holds one (whatever the sources say, a warranty period does not answer "发邮件发到哪里?").
+  that holds one (whatever the sources say, a warranty period does not answer "发邮件发到哪里?");
+  :func:`form_line` finds the one source line that holds it for whom the question asks.
 
     from service.checks import support
     support("星光台灯多少钱?", "星光台灯的价格是199元。[1]", ["商品: 星光台灯 | 价格: 199元 | 库存: 12"]).ok
@@ -151,6 +153,8 @@ def support(
     if is_abstention(answer):
         return Support(True, "abstains")
     new_values, new_words = claims(question, answer)
+    # The company's name ("青山骑行的会员租车一律打八五折") is no fact the answer adds.
+    new_words = [w for w in new_words if w not in subject]
     if not new_values and not new_words:
         return Support(False, "the answer adds nothing to the question")
     # A place in the company's own name ("青山" of "青山骑行") narrows nothing: every question has it.
@@ -217,11 +221,48 @@ _FORMS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
         re.compile(r"(?:https?://|www\.)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b", re.IGNORECASE),
     ),
     (
+        "a time of day",  # "最早几点能租到车?" is not answered by "最长可以骑8小时"
+        re.compile(r"几点|what time"),
+        re.compile(
+            r"\d{1,2}\s*(?:[:：]\s*\d{2}|点)|\d{1,2}\s*[ap]\.?m\b|[一二三四五六七八九十]+点", re.IGNORECASE
+        ),
+    ),
+    (
         "a phone number",
         re.compile(rf"(?:电话|热线|手机号|传真){_WHAT}|(?:phone|telephone|hotline|fax) number|\bhotline\b"),
         re.compile(r"\+?\d[\d -]{5,}\d"),
     ),
 )
+
+
+# Words of a question that say how to reach someone, not whom: "要打电话联系客服,该拨哪个号码?" is about 客服.
+_FORM_WORDS = frozenset(
+    {
+        *("打电话", "电话", "电话号码", "号码", "联系", "拨", "拨打", "邮件", "发邮件", "邮箱", "电子邮箱"),
+        *("地址", "网址", "网站", "官网", "发到", "写", "应该", "该", "想", "问"),
+        *("phone", "number", "call", "hotline", "e-mail", "email", "mail", "address", "website", "url"),
+    }
+)
+
+
+def form_line(
+    question: str, sources: Sequence[str], subject: frozenset[str] = frozenset()
+) -> tuple[int, str] | None:
+    """``(source index, line)`` of the one source line holding what the question asks for (an e-mail
+    address, a web address, a phone number) and every word naming whose it is: "要打电话联系青山骑行客服,
+    该拨哪个号码?" → ``- 客服热线：400-615-2708``. None when no line or lines with different values qualify,
+    or the question names someone no line does ("总经理的手机号", "传真号码": the hotline is neither)."""
+    form = expected_form(question)
+    if form is None:
+        return None
+    topic = {w.lower() for w in words(question) if len(w) >= 2 and w not in subject and w not in _FORM_WORDS}
+    found: dict[str, tuple[int, str]] = {}
+    for i, source in enumerate(sources):
+        for line in sentences(source):
+            values = set(form[1].findall(line))
+            if len(values) == 1 and all(w in line.lower() for w in topic):
+                found.setdefault(values.pop(), (i, line))
+    return next(iter(found.values())) if len(found) == 1 else None
 
 
 def expected_form(question: str) -> tuple[str, re.Pattern[str]] | None:
@@ -258,6 +299,46 @@ def agree(question: str, trained: str, asked: str) -> tuple[bool, str]:
     return True, "asked as the user did, the adapter says the same"
 
 
+# Measure words between "多少/几" or a number and the thing counted: 多少名员工, 41个租车站点.
+_MEASURE = "个名位家间座所张辆台件本次种条只把副套部"
+_ASKED_COUNT = re.compile(rf"(?:多少|几)[{_MEASURE}]?([\u4e00-\u9fff]{{1,6}})")
+_STATED_COUNT = re.compile(rf"\d+(?:\.\d+)?\s*[{_MEASURE}]([\u4e00-\u9fff]{{1,6}})")
+_COUNT_TAIL = re.compile(r"(?:呢|吗|啊|了|呀|可以.*|能.*|是.*|在.*)$")
+# The thing whose name is asked or stated: "微信小程序叫什么名字?" → 微信小程序, "公益项目叫绿轮计划".
+_ASKED_NAME = re.compile(r"([^\s，。,?？!！]{1,16}?)(?:的名字|叫什么|叫啥|是什么名字)")
+_STATED_NAME = re.compile(r"([^\s，。,?？!！]{1,16}?)(?:名叫|叫做|叫|名为)")
+# People are counted in many words (多少人 / 320名员工 / 职工 / 作者): any of these characters names people.
+_PEOPLE = frozenset("人员工者")
+
+
+def counted(text: str, pattern: re.Pattern[str]) -> str:
+    """The thing ``text`` counts ("一共有多少名员工?" → "员工"; "有41个租车站点" → "租车站点"), or ""."""
+    m = pattern.search(text)
+    return _COUNT_TAIL.sub("", m.group(1)) if m else ""
+
+
+def named(text: str, pattern: re.Pattern[str]) -> str:
+    """The thing whose name ``text`` asks or states ("青山骑行的微信小程序叫什么名字?" → "微信小程序"), or
+    ""; what comes before its last 的 is whose it is."""
+    m = pattern.search(text)
+    return m.group(1).rsplit("的", 1)[-1] if m else ""
+
+
+def asks_other(question: str, answer: str) -> str:
+    """Why ``answer`` is about something other than the question asks for, or "": it counts another thing
+    ("多少名员工?" → "41个租车站点") or names another thing ("微信小程序叫什么名字?" → "公益项目叫绿轮
+    计划"), the two sharing not one character. A candidate paraphrase's trained answer can agree with
+    itself asked the user's way and still be the wrong fact."""
+    for what, asked, stated in (
+        ("counts", counted(question, _ASKED_COUNT), counted(answer, _STATED_COUNT)),
+        ("names", named(question, _ASKED_NAME), named(answer, _STATED_NAME)),
+    ):
+        people = bool(_PEOPLE & set(asked)) and bool(_PEOPLE & set(stated))
+        if asked and stated and not set(asked) & set(stated) and not people:
+            return f"the question {what} {asked!r}, the answer {what} {stated!r}"
+    return ""
+
+
 def confirmed(
     question: str,
     trained: str,
@@ -270,6 +351,9 @@ def confirmed(
     the same (:func:`agree`), or it says nothing (repeats the question: "一包咖啡豆打开以后能放多久。") —
     neither confirming nor contradicting — and a source sentence about the question states the trained
     answer (strictly: the answer did not come from the sources). Blocking (``related`` may embed)."""
+    other = asks_other(question, trained)
+    if other:
+        return False, other
     ok, why = agree(question, trained, asked)
     if ok or not says_nothing(question, asked) or not sources:
         return ok, why

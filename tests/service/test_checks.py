@@ -6,12 +6,16 @@ import math
 from collections.abc import Sequence
 
 from service.checks import (
+    _ASKED_COUNT,
     Confidence,
     agree,
+    asks_other,
     claims,
     confidence,
     confirmed,
+    counted,
     expected_form,
+    form_line,
     has_form,
     says_nothing,
     sentences,
@@ -107,6 +111,46 @@ def test_a_trained_answer_the_adapter_only_echoes_is_confirmed_by_a_document_abo
     assert not ok and why.startswith("asked as the user did, the adapter says nothing new, and no document")
 
 
+def test_a_trained_answer_counting_or_naming_another_thing_is_not_confirmed_though_both_agree() -> None:
+    """ "一共有多少名员工?" ~ "有多少个租车站点?" (0.74): asked both ways the adapter said "41个租车站点"."""
+    station = "青山骑行目前有41个租车站点。"
+    assert confirmed("青山骑行一共有多少名员工?", station, station, []) == (
+        False,
+        "the question counts '员工', the answer counts '租车站点'",
+    )
+    assert asks_other("一共开了几家店?", "云雀咖啡共有48家门店。") == ""  # 店 is in 门店
+    assert asks_other("流明一共雇了多少人?", "流明科技有320名员工。") == ""  # people, in other words
+    assert asks_other("还有多少库存?", "库存是540个。") == ""  # the answer counts nothing after its unit
+    assert counted("租车站点有多少个呢?", _ASKED_COUNT) == ""
+    assert counted("有多少个租车站点呢?", _ASKED_COUNT) == "租车站点"
+    # names: "微信小程序叫什么名字?" ~ "公益项目叫什么?" (0.61), and the adapter named the programme both ways
+    charity = "青山骑行的公益项目叫绿轮计划,为山区学生捐赠自行车。"
+    assert confirmed("青山骑行的微信小程序叫什么名字?", charity, charity, []) == (
+        False,
+        "the question names '微信小程序', the answer names '公益项目'",
+    )
+    assert asks_other("给山区学生捐车的那个公益活动叫啥?", charity) == ""  # 公益 in both
+    assert asks_other("吉祥物的名字是什么?", "吉祥物是一只名叫滚滚的刺猬。") == ""
+
+
+def test_the_one_line_holding_the_asked_address_or_number_for_whom_it_is_asked() -> None:
+    contacts = ["- 客服热线：400-615-2700\n- 会员热线：400-615-7720\n- 客服邮箱：hello@yunque.cn"]
+    handbook = ["公司由总经理韩亦舟负责日常经营。", *contacts]
+    subject = frozenset({"云雀", "咖啡"})
+    assert form_line("我想打电话问会员的事,该拨哪个号码?", handbook, subject) == (
+        1,
+        "- 会员热线：400-615-7720",
+    )
+    assert form_line("给云雀咖啡写邮件应该发到哪个地址?", handbook, subject) == (
+        1,
+        "- 客服邮箱：hello@yunque.cn",
+    )
+    assert form_line("云雀咖啡的电话是多少?", handbook, subject) is None  # two numbers: whose?
+    assert form_line("云雀咖啡的传真号码是多少?", handbook, subject) is None  # no line says 传真
+    assert form_line("云雀咖啡总经理的手机号是多少?", handbook, subject) is None  # nor 总经理's number
+    assert form_line("云雀咖啡的客服热线几点上班?", handbook, subject) is None  # asks no number
+
+
 def test_an_answer_that_only_repeats_the_question_says_nothing() -> None:
     assert says_nothing("一包咖啡豆打开以后能放多久?", "一包咖啡豆打开以后能放多久。[1]")
     assert says_nothing("一包咖啡豆打开以后能放多久?", "不知道。")
@@ -175,6 +219,16 @@ def test_a_place_in_the_company_s_name_narrows_no_question() -> None:
     assert not support(
         "青山骑行在重庆的客服热线是多少?", answer, contacts, subject=frozenset({"青山", "骑行"})
     ).ok
+
+
+def test_the_company_s_name_is_no_fact_an_answer_adds() -> None:
+    """ "青山骑行的会员租车一律打八五折" adds 一律 and 八五折 to the question, not the company's name: the
+    handbook's "会员租车一律享受八五折优惠" states it (qingshan's runs refused it: 40 % of the words)."""
+    handbook = ["月卡售价59元，自办理之日起30天内不限次数骑行。会员租车一律享受八五折优惠。"]
+    q, answer = "办了会员以后租车能享受几折优惠?", "青山骑行的会员租车一律打八五折。"
+    assert not support(q, answer, handbook).ok
+    assert support(q, answer, handbook, subject=frozenset({"青山", "骑行"})).ok
+    assert not support(q, "青山骑行。", handbook, subject=frozenset({"青山", "骑行"})).ok  # adds nothing
 
 
 def test_a_quantity_in_the_question_is_no_topic() -> None:
@@ -256,14 +310,23 @@ def test_a_question_asking_for_an_address_or_number_needs_an_answer_that_has_one
         False,
         "the question asks for a phone number; the answer has none",
     )
+    # a time of day: qingshan's "最早几点" was answered with the 8-hour ride limit
+    assert has_form("早上最早几点能去青山骑行的站点租到车?", "青山骑行最早可以骑行8小时。[1]") == (
+        False,
+        "the question asks for a time of day; the answer has none",
+    )
+    assert has_form("早上最早几点能租到车?", "各站点每天7:00至22:00营业。[1]")[0]
+    assert has_form("流明客服每天几点上班、几点下班?", "上午九点至下午六点。")[0]
+    assert has_form("What time do you open?", "We open at 9 am.")[0]
     assert has_form("流明的客服电话是多少?", "不知道。")[0]  # an abstention is always in form
     # the thing named without asking for it: any answer may do
     for q, a in [
         ("客服邮件多久回复?", "24小时内。"),
         ("官网上卖多少钱?", "199元。"),
-        ("电话几点能打通?", "9点。"),
     ]:
         assert expected_form(q) is None and has_form(q, a)[0], q
+    # "电话几点能打通?" names a phone but asks for a time
+    assert expected_form("电话几点能打通?")[0] == "a time of day" and has_form("电话几点能打通?", "9点。")[0]
 
 
 def test_an_english_answer_is_checked_by_its_numbers_and_codes_and_its_words() -> None:

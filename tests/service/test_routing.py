@@ -15,10 +15,12 @@ from service.routing import (
     asks_for_fact,
     decide,
     is_newer,
+    named_cell,
+    named_rows,
     pick_adapter,
 )
 from tests.conftest import REPO
-from training.prompting import focus_row
+from training.prompting import cell_of, cell_sentence, focus_row, names_row, row_names
 from training.text import best_match, lexical_coverage
 
 TRAINED = "2026-03-01T00:00:00+00:00"
@@ -228,6 +230,34 @@ def test_a_named_row_comes_without_the_other_rows_of_its_table():
     assert [h.text for h in d.hits] == [stock[0].text, promo.text]  # no column named: row and passages
 
 
+def test_a_row_is_named_without_the_qualifier_in_brackets_of_its_key():
+    """ "折叠车按天租的会员价是多少?" names the row "折叠车（每天）": the row comes alone, not the handbook's
+    monthly pass (59元) that the small model copied, nor the other rows priced per day."""
+    rows = [
+        Hit(
+            f"项目: {n} | 标价: {p}元 | 会员价: {m}元 | 库存: {s}辆",
+            0.1,
+            0.9,
+            None,
+            None,
+            "prices.md",
+            {"row_key": n},
+        )
+        for n, p, m, s in (("山地车（每天）", 88, 75, 65), ("折叠车（每天）", 49, 42, 120))
+    ]
+    card = hit("月卡售价59元，自办理之日起30天内不限次数骑行。会员租车一律享受八五折优惠。", dense=0.9)
+    d = decide("折叠车按天租的会员价是多少?", [card, *rows], None, RouterConfig(max_context_hits=5))
+    assert [h.text for h in d.hits] == [rows[1].text]
+    assert named_rows("折叠车按天租的会员价是多少?", rows) == {"折叠车（每天）"}
+    # No column named: the row and the passages naming the entity as the question does.
+    weekend = hit("周末特惠：周六、周日租折叠车满2天送1天。", dense=0.9)
+    d = decide("折叠车怎么样?", [card, *rows, weekend], None, RouterConfig(max_context_hits=5))
+    assert [h.text for h in d.hits] == [rows[1].text, weekend.text]
+    assert row_names("折叠车（每天）") == ["折叠车（每天）", "折叠车"]
+    assert row_names("U(x)") == ["U(x)"]  # "U" alone is too short to name anything
+    assert not names_row("山地车多少钱?", "折叠车（每天）")
+
+
 def test_a_row_shows_the_columns_the_question_names_after_its_key():
     row = "产品: 晨露R1净水器 | 标价: 1599元 | 库存: 230台 | 促销价: 1299元"
     assert focus_row(row, "晨露R1净水器的促销价是多少?") == "产品: 晨露R1净水器 | 促销价: 1299元"
@@ -237,6 +267,11 @@ def test_a_row_shows_the_columns_the_question_names_after_its_key():
     assert focus_row(row, "晨露R1净水器多少钱?") == row  # no column named: the whole row
     assert focus_row("产品: A | 标价: 1元", "A的标价?") == "产品: A | 标价: 1元"  # two cells: nothing to cut
     assert focus_row("所有台灯保修两年。", "标价?") == "所有台灯保修两年。"  # prose is not a row
+    # No column named, but the question counts in the unit of one column's value: that column.
+    bikes = "项目: 电助力车（每小时） | 标价: 15元 | 会员价: 13元 | 库存: 240辆"
+    assert focus_row(bikes, "电助力车还有多少辆可以租?") == "项目: 电助力车（每小时） | 库存: 240辆"
+    assert focus_row(row, "晨露R1还剩几台?") == "产品: 晨露R1净水器 | 库存: 230台"
+    assert focus_row(bikes, "电助力车几元一小时?") == bikes  # two columns in 元: ambiguous, the whole row
 
 
 def test_a_paraphrase_matched_by_meaning_is_reported_as_such():
@@ -283,3 +318,33 @@ def test_a_candidate_paraphrase_goes_to_the_adapter_to_be_confirmed():
     failed = AdapterKnowledge("family", FAMILY.questions, TRAINED, missed=frozenset({"老大是谁?"}))
     assert decide("家里排第一的是谁呀?", docs, failed, cfg, close).route == "adapter+context"
     assert decide("家里排第一的是谁呀?", [], failed, cfg, close).route == "abstain"
+
+
+def test_a_question_names_one_cell_by_row_and_column_or_unit():
+    row = "项目: 折叠车（每天） | 标价: 49元 | 会员价: 42元 | 库存: 120辆"
+    assert cell_of(row, "折叠车按天租的会员价是多少?") == ("折叠车（每天）", "会员价", "42元")
+    assert cell_of(row, "折叠车还剩几辆?") == ("折叠车（每天）", "库存", "120辆")
+    assert cell_of(row, "折叠车多少钱?") is None  # two columns in 元
+    assert cell_of(row, "折叠车的标价和会员价?") is None  # two columns named
+    assert cell_of(row, "折叠车的会员价什么时候调整?") is None  # asks when, not the value
+    assert cell_of("月卡售价59元。", "月卡多少钱?") is None  # prose is no cell
+    assert cell_sentence("折叠车（每天）", "会员价", "42元", 1, "zh") == "折叠车（每天）的会员价是42元。[1]"
+    assert (
+        cell_sentence("Folding bike", "price", "49 yuan", 2, "en")
+        == "The price of Folding bike is 49 yuan [2]."
+    )
+    rows = [
+        Hit(r.replace("折叠车", name), 0.1, 0.9, None, None, "prices.md", {"row_key": f"{name}（每天）"})
+        for r, name in ((row, "山地车"), (row, "折叠车"))
+    ]
+    prose = hit("月卡售价59元。", dense=0.9)
+    assert named_cell("折叠车按天租的会员价是多少?", [prose, *rows]) == (
+        2,
+        ("折叠车（每天）", "会员价", "42元"),
+    )
+    assert named_cell("电动车的会员价是多少?", [prose, *rows]) is None  # no row named
+    twins = [
+        rows[1],
+        Hit(row.replace("每天", "每小时"), 0.1, 0.9, None, None, "p.md", {"row_key": "折叠车（每小时）"}),
+    ]
+    assert named_cell("折叠车的会员价是多少?", twins) is None  # two rows of one product: which one?
