@@ -78,13 +78,21 @@ class SemanticMatcher:
         self.embedder = embedder
         self.fixed = fixed  # the configured threshold, or the embedder's measured default
         self.calibrated = calibrated
-        self._vectors: dict[str, Any] = {}
-        self._calibration: dict[str, SemanticCalibration] = {}
+        # Keyed by the adapter's version, not its name alone: a request planned just before a hot-load
+        # may still hold the old version while another already sees the new one (the soak test once
+        # matched the new version's questions against the old version's vectors: IndexError).
+        self._vectors: dict[tuple[Any, ...], Any] = {}
+        self._calibration: dict[tuple[Any, ...], SemanticCalibration] = {}
+
+    @staticmethod
+    def _key(adapter: AdapterInfo) -> tuple[Any, ...]:
+        return (adapter.name, adapter.created_at, tuple(adapter.knowledge))
 
     def forget(self, name: str) -> None:
         """A retrained version knows other questions: embed and calibrate again on next use."""
-        self._vectors.pop(name, None)
-        self._calibration.pop(name, None)
+        for cache in (self._vectors, self._calibration):
+            for key in [k for k in list(cache) if k[0] == name]:
+                cache.pop(key, None)
 
     def embed(self, texts: Sequence[str]) -> Any:
         import numpy as np
@@ -98,14 +106,18 @@ class SemanticMatcher:
     def calibration(self, adapter: AdapterInfo) -> SemanticCalibration | None:
         if not self.calibrated or not adapter.knowledge:
             return None
-        if adapter.name not in self._calibration:
-            self._calibration[adapter.name] = calibrate(adapter, self._known(adapter), self.embed)
-        return self._calibration[adapter.name]
+        key = self._key(adapter)
+        cal = self._calibration.get(key)
+        if cal is None:
+            cal = self._calibration[key] = calibrate(adapter, self._known(adapter), self.embed)
+        return cal
 
     def _known(self, adapter: AdapterInfo) -> Any:
-        if adapter.name not in self._vectors:
-            self._vectors[adapter.name] = self.embed(adapter.knowledge)
-        return self._vectors[adapter.name]
+        key = self._key(adapter)
+        vectors = self._vectors.get(key)
+        if vectors is None:
+            vectors = self._vectors[key] = self.embed(adapter.knowledge)
+        return vectors
 
     def match(self, question: str, served: Sequence[AdapterInfo]) -> list[Semantic]:
         """Each adapter's closest training question, its cosine and the adapter's threshold (blocking)."""
@@ -123,7 +135,7 @@ class SemanticMatcher:
         return out
 
     def report(self, adapter: AdapterInfo) -> dict[str, Any] | None:
-        cal = self._calibration.get(adapter.name)
+        cal = self._calibration.get(self._key(adapter))
         return asdict(cal) if cal is not None else None
 
 

@@ -79,3 +79,17 @@ def test_sentence_relevance_lets_a_paraphrase_through_and_not_another_topic() ->
     assert support("现在担任流明首席执行官的是哪位?", "是陈嘉禾。", staff, related).ok
     assert not support("流明科技的股票代码是多少?", "股票代码是320。", staff, related).ok
     assert not support("流明在上海有几家门店?", "流明在上海有320家门店。", staff, related).ok
+
+
+def test_two_versions_of_one_adapter_never_share_their_vectors(lumen, matcher) -> None:
+    """A request planned before a hot-load still holds the old version while the next one holds the new:
+    each is matched against its own questions (the soak test once matched a 2-question version against
+    the cached vectors of a 16-question one: IndexError, a 500)."""
+    small = lumen.model_copy(update={"knowledge": lumen.knowledge[:2], "created_at": "2026-11-27T00:00:00Z"})
+    question = lumen.knowledge[-1]
+    for first, second in ((lumen, small), (small, lumen)):
+        matcher.forget("lumen")
+        matcher.match(question, [first])
+        got = matcher.match(question, [second])[0]
+        assert got.question in second.knowledge
+    assert matcher.match(question, [lumen])[0].question == question
