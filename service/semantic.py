@@ -91,8 +91,8 @@ class SemanticMatcher:
     def forget(self, name: str) -> None:
         """A retrained version knows other questions: embed and calibrate again on next use."""
         for cache in (self._vectors, self._calibration):
-            for key in [k for k in list(cache) if k[0] == name]:
-                cache.pop(key, None)
+            for key in [k for k in cache if k[0] == name]:
+                del cache[key]
 
     def embed(self, texts: Sequence[str]) -> Any:
         import numpy as np

@@ -81,14 +81,11 @@ def focus_row(row_text: str, question: str) -> str:
     names no column but counts in the unit of exactly one column's value names that column ("还有多少辆
     可以租?" → ``库存: 240辆``). A question that names no column (or text that is not a row) gets the text
     unchanged."""
-    cells = row_text.split(" | ")
     pairs = _pairs(row_text)
-    if len(cells) < 3 or not pairs:
-        return row_text
-    named = named_columns(pairs, question)
+    named = named_columns(pairs, question) if len(pairs) >= 3 else []
     if not named:
         return row_text
-    return " | ".join(cells[i] for i in [0, *named])
+    return " | ".join(": ".join(pairs[i]) for i in [0, *named])
 
 
 def _pairs(row_text: str) -> list[list[str]]:

@@ -7,7 +7,8 @@ examples, 55 % of its tokens. Learned once and cached next to the converted base
 (``$IMPRINT_CACHE/readers/<family>-r<rank>-<key>``), it is where a ``--kb`` job's LoRA starts; the job then
 trains what is the user's own — its QA pairs and the RAFT examples built from its knowledge base, with one
 changed-fact update per pair — and replays a few reading examples so the skill is kept (eval/RESULTS.md,
-lumen: a third of the old auto settings' time, 60.8k useful tokens → 23.9k, one table answer fewer).
+lumen: a third of the old auto settings' time, 60.8k useful tokens → 23.9k, the same routed table answers;
+qingshan: about one paraphrase fewer over two seeds).
 
 The first ``--kb`` job on a machine builds it (a training job of its own: 3–4 minutes for gemma3-270m on 2
 cores); every later one reuses it. ``imprint train --no-reader`` learns the skill inside the job instead.
