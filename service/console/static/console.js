@@ -202,7 +202,11 @@ function showTab(name) {
   document.querySelectorAll(".panel").forEach((p) => { p.hidden = p.id !== "panel-" + name; });
   document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
   history.replaceState(null, "", "#" + name);
-  guarded(LOADERS[name])();
+  // aria-busy while the tab loads: screen readers announce it, and a page that waits on the loaded tab
+  // (a test, a user's script) has one attribute to wait for.
+  const panel = $("#panel-" + name);
+  panel.setAttribute("aria-busy", "true");
+  guarded(LOADERS[name])().finally(() => panel.removeAttribute("aria-busy"));
 }
 
 function fmtTime(s) { return s ? new Date(s * 1000).toLocaleString() : ""; }

@@ -57,7 +57,9 @@ def test_wrong_key_broken_file_and_api_errors_are_shown(
 
         # An API error shows its message: a job on a file that does not exist, and the registry not served.
         page.click("#tabs button[data-tab=jobs]")
-        page.wait_for_selector("#job-validation option", state="attached")  # the tab loaded the files
+        # The data tab filled the selects already: wait for the jobs tab's own load, or its refill drops
+        # the option added below.
+        page.wait_for_selector("#panel-jobs:not([aria-busy])", state="attached")
         page.fill("#job-model", "no-such-base-model")
         page.evaluate(
             "document.querySelector('#job-training').append(new Option('x', 'file-doesnotexist', true, true))"
