@@ -1,6 +1,6 @@
 """`imprint demo` / `make demo`: the seed's story on the embedded default model, start to finish.
 
-    imprint demo                      # check data → eval base → train → eval adapter → before/after table
+    imprint demo                      # check data → eval base → train → eval adapter (alone, routed) → table
     python -m eval.demo
 
 Each step is a function taking the shared ``DemoState``; ``DEMO_STEPS`` lists them in order so later parts
@@ -116,8 +116,10 @@ def step_train(state: DemoState) -> None:
 
 
 def step_eval_adapter(state: DemoState) -> None:
-    _banner("4. evaluate the adapter (after)")
-    _eval(state, ["ft"])
+    # Both: the adapter alone (what the weights learned) and the routed ``imprint`` model users call (the
+    # paraphrase put in its trained wording, the answer checked, an unsure one refused).
+    _banner("4. evaluate the adapter alone and routed (after)")
+    _eval(state, ["ft", "hybrid"])
 
 
 def step_report(state: DemoState) -> None:
@@ -125,12 +127,12 @@ def step_report(state: DemoState) -> None:
     from training.fileio import atomic_write_json
 
     _banner("5. before / after")
-    report = build_report(state.cfg.questions, state.adapter, ["base", "ft"], state.results)
+    report = build_report(state.cfg.questions, state.adapter, ["base", "ft", "hybrid"], state.results)
     report["timings_s"] = state.timings
     print_tables(state.results, report["summary"])
     state.report_dir.mkdir(parents=True, exist_ok=True)
     plot = state.report_dir / "before_after.png"
-    plot_summary(report["summary"], plot, title="family questions: base vs fine-tuned")
+    plot_summary(report["summary"], plot, title="family questions: base, fine-tuned, routed")
     report["plot"] = str(plot)
     atomic_write_json(state.report_dir / "report.json", report)
     state.extra["report"] = report

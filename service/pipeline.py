@@ -117,10 +117,16 @@ def sources(hits: Sequence[Any], question: str = "") -> list[ContextSource]:
 
 
 def semantic_matcher(kb: Any, router: RouterConfig) -> SemanticMatcher | None:
-    """Matching by meaning with the KB's embedder, when the router uses it."""
-    embedder = getattr(kb, "embedder", None)
-    if embedder is None or (router.semantic_threshold is None and not router.semantic_calibration):
+    """Matching by meaning, when the router uses it: with the KB's embedder, or the default one when no KB
+    is served — an adapter served alone still knows "你们家排行第一的孩子是谁?" is "老大是谁?" (by words
+    alone, the family demo's routed model refused all ten of its paraphrases)."""
+    if router.semantic_threshold is None and not router.semantic_calibration:
         return None
+    embedder = getattr(kb, "embedder", None)
+    if embedder is None:
+        from indexing.embeddings import get_embedder
+
+        embedder = get_embedder(None)
     return SemanticMatcher(embedder, fixed=router.semantic_threshold, calibrated=router.semantic_calibration)
 
 

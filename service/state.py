@@ -79,8 +79,11 @@ def build_engine(settings: ServeConfig, adapters: list[AdapterInfo]) -> tuple[En
 
 
 def _embedder_name(kb: Any) -> str:
-    from indexing.embeddings import canonical_name
+    """The KB's embedder, or the default one that matches paraphrases when no KB is served."""
+    from indexing.embeddings import DEFAULT_EMBEDDER, canonical_name
 
+    if kb is None:
+        return canonical_name(DEFAULT_EMBEDDER)
     return canonical_name(str(getattr(kb, "manifest", {}).get("embedder", "")))
 
 
@@ -98,7 +101,7 @@ def router_config(settings: ServeConfig, kb: Any) -> RouterConfig:
     semantic = settings.semantic_threshold
     calibrate = semantic is None  # not configured: calibrated per adapter, the embedder's default as fallback
     if semantic is None:
-        semantic = SEMANTIC_THRESHOLDS.get(_embedder_name(kb)) if kb is not None else None
+        semantic = SEMANTIC_THRESHOLDS.get(_embedder_name(kb))
     return RouterConfig(
         dense_threshold=dense_threshold_for(settings, kb),
         lexical_threshold=settings.lexical_threshold,

@@ -16,7 +16,7 @@ def test_demo_runs_every_step_and_writes_before_after(tmp_path: Path) -> None:
     )
     assert list(state.timings) == [s.__name__.removeprefix("step_") for s in DEMO_STEPS]
     report = json.loads((tmp_path / "rep" / "report.json").read_text(encoding="utf-8"))
-    assert set(report["summary"]) == {"base", "ft"}
-    assert report["summary"]["base"]["seen"]["total"] == report["summary"]["ft"]["seen"]["total"] == 9
+    assert set(report["summary"]) == {"base", "ft", "hybrid"}
+    assert {report["summary"][m]["seen"]["total"] for m in ("base", "ft", "hybrid")} == {9}
     assert (tmp_path / "rep" / "before_after.png").stat().st_size > 0
     assert (state.adapter / "loss.png").exists() and state.adapter == tmp_path / "adapter"

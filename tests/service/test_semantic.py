@@ -93,3 +93,19 @@ def test_two_versions_of_one_adapter_never_share_their_vectors(lumen, matcher) -
         got = matcher.match(question, [second])[0]
         assert got.question in second.knowledge
     assert matcher.match(question, [lumen])[0].question == question
+
+
+def test_an_adapter_served_without_a_knowledge_base_is_still_matched_by_meaning(lumen) -> None:
+    """No KB, no KB embedder: the default embedder matches paraphrases (by words alone, the family demo's
+    routed model refused all ten of its paraphrases)."""
+    from service.config import ServeConfig
+    from service.pipeline import semantic_matcher
+    from service.state import router_config
+
+    router = router_config(ServeConfig(), None)
+    assert router.semantic_calibration and router.semantic_threshold is not None  # the default embedder's
+    matcher = semantic_matcher(None, router)
+    assert matcher is not None
+    got = matcher.match("流明一共雇了多少人?", [lumen])[0]
+    # the closest training question, and close enough to be put to the adapter (a candidate paraphrase)
+    assert got.question == "流明科技有多少名员工?" and got.floor is not None and got.similarity >= got.floor
