@@ -18,6 +18,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -195,7 +196,11 @@ def test_soak_mixed_load_no_5xx_flat_memory_and_prompt_shutdown(chatty_base, tin
         time.sleep(2)
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # say where it hung: the server's last log lines
+            tail = (tmp_path / "serve.log").read_text(encoding="utf-8", errors="replace")[-3000:]
+            raise AssertionError(f"not stopped 10 s after SIGTERM; serve.log ends:\n{tail}") from None
         stop_s = time.monotonic() - t0
     finally:
         if proc.poll() is None:
