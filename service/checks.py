@@ -232,6 +232,8 @@ _WHAT = r"[^。？?]*(?:什么|多少|哪里|哪个|地址|号码|拨)"
 # Measure words between "多少/几" or a number and the thing counted: 多少名员工, 41个租车站点.
 _MEASURE = "个名位家间座所张辆台件本次种条只把副套部"
 _CN_NUM = "一二两三四五六七八九十"
+_DISCOUNT = rf"(?:\d+(?:\.\d+)?|[{_CN_NUM}]{{1,2}})\s*折"  # 8.5折, 八五折
+_AMOUNT = rf"(?:\d+(?:\.\d+)?|[{_CN_NUM}百千万]+)\s*(?:元|块)"  # 39元, 五块
 _FORMS: tuple[Form, ...] = (
     Form(
         "an e-mail address",
@@ -261,17 +263,17 @@ _FORMS: tuple[Form, ...] = (
     Form(  # "会员能享受几折优惠?" is not answered by the 8-hour ride limit
         "a discount",
         re.compile(r"几折|多少折|折扣是多少"),
-        re.compile(rf"(?:\d+(?:\.\d+)?|[{_CN_NUM}]{{1,2}})\s*折"),
+        re.compile(_DISCOUNT),
     ),
     Form(  # "押金得交多少钱?" is not answered by the ride limit
         "an amount of money",
         re.compile(r"多少钱|几块钱|多少元"),
-        re.compile(rf"(?:\d+(?:\.\d+)?|[{_CN_NUM}百千万]+)\s*(?:元|块)|[¥￥]\s*\d|免费"),
+        re.compile(rf"{_AMOUNT}|[¥￥]\s*\d|免费"),
     ),
     Form(  # "有会员卡的话买书能便宜多少?" is not answered by the lending limit: a discount or an amount
         "a discount or an amount saved",
         re.compile(r"(?:便宜|优惠|少花)(?:了)?多少"),
-        re.compile(rf"(?:\d+(?:\.\d+)?|[{_CN_NUM}]{{1,2}})\s*折|\d+(?:\.\d+)?\s*(?:元|块)"),
+        re.compile(rf"{_DISCOUNT}|{_AMOUNT}"),
     ),
     Form(  # "最长能骑几个小时?" is not answered by the deposit
         "a number of hours",
@@ -340,7 +342,7 @@ def form_line(
     plain = [_without(line.lower(), subject) for _, line in lines]
     anchor = anchors(topic, plain)
     # A place or period the question narrows to must be named ("在重庆有几个站点?" is not the company's
-    # count), and the line must count or name what the question does ("多少名员工?" is not "23家分店").
+    # count), and the line must count what the question counts ("多少名员工?" is not "23家分店").
     narrowed = [w.lower() for w in scope(question) if not any(w.lower() in s for s in subject)]
     held = [
         (sum(1 for w in topic if w in bare), k)
@@ -348,9 +350,10 @@ def form_line(
         if form.value.search(lines[k][1])
         and any(w in bare for w in anchor)
         and all(w in lines[k][1].lower() for w in narrowed)
-        and not _counts_other(question, lines[k][1])
+        and not _other(counted(question, _ASKED_COUNT), counted(lines[k][1], _STATED_COUNT))
     ]
-    best = [k for n, k in held if n == max(held)[0]] if held else []
+    most = max((n for n, _ in held), default=0)
+    best = [k for n, k in held if n == most]
     return lines[best[0]] if len(best) == 1 else None
 
 
@@ -411,8 +414,9 @@ def named(text: str, pattern: re.Pattern[str]) -> str:
     return m.group(1).rsplit("的", 1)[-1] if m else ""
 
 
-def _counts_other(question: str, line: str) -> bool:
-    asked, stated = counted(question, _ASKED_COUNT), counted(line, _STATED_COUNT)
+def _other(asked: str, stated: str) -> bool:
+    """Whether the thing stated is another than the thing asked: both there, sharing not one character,
+    and not both people."""
     people = bool(_PEOPLE & set(asked)) and bool(_PEOPLE & set(stated))
     return bool(asked and stated and not set(asked) & set(stated) and not people)
 
@@ -426,8 +430,7 @@ def asks_other(question: str, answer: str) -> str:
         ("counts", counted(question, _ASKED_COUNT), counted(answer, _STATED_COUNT)),
         ("names", named(question, _ASKED_NAME), named(answer, _STATED_NAME)),
     ):
-        people = bool(_PEOPLE & set(asked)) and bool(_PEOPLE & set(stated))
-        if asked and stated and not set(asked) & set(stated) and not people:
+        if _other(asked, stated):
             return f"the question {what} {asked!r}, the answer {what} {stated!r}"
     return ""
 
