@@ -139,9 +139,12 @@ def best_rows(lengths: Sequence[int], attention_tokens: int = ATTENTION_TOKENS) 
     return min(candidates, key=cost)  # the first (fewest rows) among equals
 
 
-def pack_batch(rows: Sequence[Encoded], pad_id: int, *, n_rows: int | None = None) -> dict[str, Any]:
+def pack_batch(
+    rows: Sequence[Encoded], pad_id: int, *, n_rows: int | None = None, multiple_of: int = 1
+) -> dict[str, Any]:
     """Examples packed end to end into rows (see the module doc): ``n_rows`` rows, or the count that
-    :func:`best_rows` finds cheapest.
+    :func:`best_rows` finds cheapest; the row width rounded up to ``multiple_of`` (on a GPU, so that kernels
+    compiled or planned per shape — Triton, cuDNN attention — meet the same few shapes again).
 
     Returns ``input_ids``, ``labels``, ``position_ids`` and ``tokens`` (the useful count). No
     ``attention_mask``: its absence makes transformers derive the per-example mask from the position
@@ -153,6 +156,7 @@ def pack_batch(rows: Sequence[Encoded], pad_id: int, *, n_rows: int | None = Non
     lengths = [len(r) for r in rows]
     groups = pack_rows(lengths, n_rows) if n_rows else best_rows(lengths)
     width = max(sum(lengths[i] for i in g) for g in groups)
+    width = -(-width // multiple_of) * multiple_of
     input_ids = torch.full((len(groups), width), pad_id, dtype=torch.long)
     labels = torch.full((len(groups), width), IGNORE, dtype=torch.long)
     # Padding gets position 0 everywhere: each pad token is a sequence of its own, attending to itself only.
@@ -170,8 +174,10 @@ def pack_batch(rows: Sequence[Encoded], pad_id: int, *, n_rows: int | None = Non
     return {"input_ids": input_ids, "labels": labels, "position_ids": positions, "tokens": tokens}
 
 
-def make_batch(rows: Sequence[Encoded], pad_id: int, *, packing: bool) -> dict[str, Any]:
-    return pack_batch(rows, pad_id) if packing else pad_batch(rows, pad_id)
+def make_batch(
+    rows: Sequence[Encoded], pad_id: int, *, packing: bool, multiple_of: int = 1
+) -> dict[str, Any]:
+    return pack_batch(rows, pad_id, multiple_of=multiple_of) if packing else pad_batch(rows, pad_id)
 
 
 def batch_tokens(batch: dict[str, Any]) -> tuple[int, int]:

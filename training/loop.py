@@ -133,13 +133,19 @@ def train_step(s: Setup, progress: Progress) -> dict[str, Any]:
     import torch
 
     from training.encoding import make_batch, to_device
+    from training.kernels import row_multiple
     from training.loss import answer_loss
 
     epoch, offset = divmod(progress.step, s.steps_per_epoch)
     order = epoch_order(len(s.train_rows), s.cfg.seed, epoch)
     idx = order[offset * s.hp.batch_size : (offset + 1) * s.hp.batch_size]
     t0 = time.perf_counter()
-    batch = make_batch([s.train_rows[i] for i in idx], pad_id(s.tokenizer), packing=s.cfg.packing)
+    batch = make_batch(
+        [s.train_rows[i] for i in idx],
+        pad_id(s.tokenizer),
+        packing=s.cfg.packing,
+        multiple_of=row_multiple(s.model),
+    )
     progress.computed_tokens += int(batch["input_ids"].numel())
     progress.useful_tokens += int(batch["tokens"])
     loss, correct, count = answer_loss(s.model, to_device(batch, next(s.model.parameters()).device))
@@ -228,11 +234,13 @@ def train_on(s: Setup, examples: list[Any], steps: int) -> None:
     import torch
 
     from training.encoding import Encoder, make_batch, to_device
+    from training.kernels import row_multiple
     from training.loss import answer_loss
 
     rows = Encoder(s.tokenizer, s.base.chat_template, max_len=s.cfg.max_seq_len).all(examples)
     batch = to_device(
-        make_batch(rows, pad_id(s.tokenizer), packing=s.cfg.packing), next(s.model.parameters()).device
+        make_batch(rows, pad_id(s.tokenizer), packing=s.cfg.packing, multiple_of=row_multiple(s.model)),
+        next(s.model.parameters()).device,
     )
     for group in s.optimizer.param_groups:
         group["lr"] = s.hp.learning_rate

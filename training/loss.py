@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from training.encoding import IGNORE, Encoded, make_batch, to_device
+from training.kernels import compute_precision, fused_answer_loss, fused_ce
 
 
 def _parts(model: Any) -> tuple[Any, Any]:
@@ -30,15 +31,19 @@ def answer_loss(model: Any, batch: dict[str, Any], *, reduction: str = "mean") -
         inputs["position_ids"] = batch["position_ids"]
     if "attention_mask" in batch:
         inputs["attention_mask"] = batch["attention_mask"]
-    hidden = decoder(**inputs).last_hidden_state
+    with compute_precision(model):
+        hidden = decoder(**inputs).last_hidden_state
     targets = batch["labels"][:, 1:]
     keep = targets != IGNORE
     selected = hidden[:, :-1][keep]
+    gold = targets[keep]
+    if fused_ce(causal):  # GPU with Liger (training/kernels.py): no logits tensor at all
+        loss, correct = fused_answer_loss(causal, selected, gold, reduction=reduction)
+        return loss, correct, int(gold.numel())
     logits = causal.get_output_embeddings()(selected).float()
     softcap = getattr(causal.config, "final_logit_softcapping", None)
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
-    gold = targets[keep]
     loss = F.cross_entropy(logits, gold, reduction=reduction)
     correct = int((logits.argmax(-1) == gold).sum())
     return loss, correct, int(gold.numel())

@@ -96,33 +96,13 @@ TINY_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_sep|>", "<|im_end|
 def build_tiny_phi3(target: Path | None = None, *, seed: int = 0) -> Path:
     """Random Phi3ForCausalLM (hidden 64, 2 layers) + offline-trained byte-level BPE; vLLM-loadable."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast
+    from transformers import Phi3Config, Phi3ForCausalLM
 
     target = target or cache_dir() / "models" / f"tiny-phi3-v{TINY_PHI3_VERSION}"
     if (target / "model.safetensors").exists():
         return target
     with publish_dir(target) as tmp:
-        bpe = Tokenizer(models.BPE())
-        bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        bpe.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(
-            vocab_size=1024 - len(TINY_SPECIAL_TOKENS),
-            special_tokens=[],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        )
-        bpe.train_from_iterator(_TINY_CORPUS * 4, trainer=trainer)
-        bpe.add_special_tokens(TINY_SPECIAL_TOKENS)
-        tok = PreTrainedTokenizerFast(
-            tokenizer_object=bpe,
-            eos_token="<|im_end|>",
-            pad_token="<|dummy_pad|>",
-            bos_token="<|endoftext|>",
-            unk_token="<|endoftext|>",
-            model_max_length=512,
-        )
-        tok.chat_template = PHI4_CHAT_TEMPLATE
+        tok = tiny_tokenizer()
         vocab = ((len(tok) + 63) // 64) * 64  # a multiple of 64 keeps vLLM's LoRA kernels happy
         # 2 heads → head_dim 32: vLLM's CPU attention kernels support no head_dim below 32.
         config = Phi3Config(
@@ -146,6 +126,35 @@ def build_tiny_phi3(target: Path | None = None, *, seed: int = 0) -> Path:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
     return target
+
+
+def tiny_tokenizer() -> Any:
+    """A byte-level BPE trained offline on a small English + Chinese corpus, with Phi-4's chat tokens and
+    template: the tokenizer of every locally built Phi-family model (no hub)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=1024 - len(TINY_SPECIAL_TOKENS),
+        special_tokens=[],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(_TINY_CORPUS * 4, trainer=trainer)
+    bpe.add_special_tokens(TINY_SPECIAL_TOKENS)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        eos_token="<|im_end|>",
+        pad_token="<|dummy_pad|>",
+        bos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        model_max_length=512,
+    )
+    tok.chat_template = PHI4_CHAT_TEMPLATE
+    return tok
 
 
 def _dir_revision(path: Path) -> str:
@@ -237,6 +246,8 @@ def load_base_model(
             bnb_4bit_compute_dtype=dtype,
         )
         kwargs["device_map"] = {"": device}
+    elif device.startswith("cuda"):
+        kwargs["device_map"] = {"": device}  # straight onto the GPU: no CPU copy of a 14.7B base first
     model = AutoModelForCausalLM.from_pretrained(base.path, **kwargs)
     if not load_in_4bit:
         model.to(device)

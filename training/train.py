@@ -28,6 +28,7 @@ from training.dataset import TrainingSet
 from training.early_stop import EarlyStopping
 from training.encoding import Encoded
 from training.hparams import BASE_LEARNING_RATE, Hyperparameters
+from training.kernels import fused_ce, gpu_memory, resolve_kernels, use_kernels
 from training.loop import (
     OnEvent,
     Setup,
@@ -245,6 +246,8 @@ def setup(cfg: TrainConfig, job: Path, search: Search | None, reader: Reader | N
     random.seed(cfg.seed)
     base = resolve_base_model(cfg.base_model)
     model, tokenizer = load_base_model(base, load_in_4bit=cfg.load_in_4bit)
+    model = use_kernels(model, kernels := resolve_kernels(cfg.kernels))
+    say(f"device: {next(model.parameters()).device}, kernels: {kernels}")
     encoder = Encoder(tokenizer, base.chat_template, max_len=cfg.max_seq_len)
     reading, updates = curriculum(cfg)
     data = build_training_set(
@@ -396,6 +399,7 @@ def summarize(
         "useful_tokens_per_second": round(progress.useful_tokens / max(1e-9, progress.loop_seconds), 1),
         "setup_seconds": round(setup, 1),
         "wall_seconds": round(wall, 1),
+        **gpu_memory(),
     }
 
 
@@ -446,6 +450,7 @@ def save_adapter(
             "max_seq_len": cfg.max_seq_len,
             "lr_schedule": cfg.lr_schedule,
             "packing": cfg.packing,
+            "kernels": "liger" if fused_ce(s.model.get_base_model()) else "none",
             "load_in_4bit": cfg.load_in_4bit,
             "step_tokens": cfg.step_tokens,
             "early_stopping_patience": cfg.early_stopping_patience,

@@ -17,6 +17,7 @@ from pydantic_settings import SettingsConfigDict
 
 from training.config import Settings
 from training.hparams import BASE_LEARNING_RATE, DEFAULT_STEP_TOKENS, Auto
+from training.kernels import Kernels, kernel_problems
 from training.models import DEFAULT_BASE_MODEL
 
 MAX_LORA_RANK = 64  # vLLM's --max-lora-rank in deploy/
@@ -78,6 +79,11 @@ class TrainConfig(Settings):
         60.0, description="save a resumable checkpoint at an epoch's end when this many seconds passed"
     )
     gradient_checkpointing: bool = Field(False, description="recompute activations (less memory, slower)")
+    kernels: Kernels = Field(
+        "auto",
+        description="fused training kernels: liger (Triton, CUDA GPUs; pip install 'imprint[gpu]'), none, or "
+        "auto (liger when both are there)",
+    )
     load_in_4bit: bool = Field(
         False, description="QLoRA: frozen base in 4-bit NF4 (needs bitsandbytes; for GPUs, slow on CPU)"
     )
@@ -145,6 +151,7 @@ class TrainConfig(Settings):
             p.append(f"early_stopping_patience: {self.early_stopping_patience} must be ≥ 0 (0 = off)")
         if self.load_in_4bit and not _bitsandbytes_installed():
             p.append("load_in_4bit: needs bitsandbytes — pip install 'imprint[qlora]' (or drop the flag)")
+        p.extend(kernel_problems(self.kernels))
         if self.threads is not None and self.threads < 1:
             p.append(f"threads: {self.threads} must be ≥ 1")
         if self.stop_after_steps is not None and self.stop_after_steps < 1:

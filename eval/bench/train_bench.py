@@ -3,7 +3,7 @@
     python -m eval.bench.train_bench                          # 3 recipes × {legacy, new} (~40 min on 2 cores)
     python -m eval.bench.train_bench --recipes family --variants new
     python -m eval.bench.train_bench --profile family:legacy  # torch.profiler table of a few training steps
-    python -m eval.bench.train_bench --gpu                    # GPU: LoRA on a Phi-4-shaped random model
+    python -m eval.bench.train_bench --gpu                    # GPU: Imprint vs plain HF peft (train_gpu.py)
 
 Recipes (gemma3-270m, the embedded default model):
 
@@ -359,13 +359,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="with --one: a TrainConfig override"
     )
-    parser.add_argument("--gpu", action="store_true", help="LoRA throughput on a Phi-4-shaped random model")
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--seq", type=int, default=1024)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--layers", type=int, default=None, help="GPU run: fewer layers for a smaller GPU")
+    parser.add_argument("--gpu", action="store_true", help="eval/bench/train_gpu.py (its flags follow)")
     parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.gpu:
+        from eval.bench.train_gpu import main as gpu_main
+
+        return gpu_main(rest + (["--out", str(args.out)] if args.out else []))
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
     if args.one:
         recipe, variant = args.one.split(":")
@@ -380,12 +382,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         table = profile(recipe, variant or "new", args.base_model)
         print(table)
         return {"profile": table}
-    if args.gpu:
-        from eval.bench.train_gpu import run_gpu
-
-        out = args.out or RESULTS / "train_bench_gpu.json"
-        return run_gpu(args.batch, args.seq, args.steps, args.layers, out)
-
     from training.threads import configure_cpu
 
     cpu = configure_cpu()

@@ -106,6 +106,11 @@ def test_pack_batch_layout() -> None:
     assert two["tokens"] == 9 and two["input_ids"].numel() == 10
     padded = pad_batch([a, b], pad_id=0)
     assert padded["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]] and padded["tokens"] == 5
+    rounded = pack_batch([a, b], pad_id=0, multiple_of=4)  # a GPU's row width: a multiple of 64
+    assert rounded["input_ids"].tolist() == [[1, 2, 3, 4, 5, 0, 0, 0]]
+    assert rounded["position_ids"].tolist() == [[0, 1, 2, 0, 1, 0, 0, 0]]
+    assert rounded["labels"].tolist() == [[IGNORE, 2, 3, IGNORE, 5, IGNORE, IGNORE, IGNORE]]
+    assert rounded["tokens"] == 5
 
 
 def _one_by_one(model, rows) -> tuple[float, int, int]:
@@ -124,10 +129,12 @@ def assert_packing_is_exact(model, rows, pad_id: int) -> None:
 
     ref, ref_correct, ref_count = _one_by_one(model, rows)
     with torch.no_grad():
-        for n_rows in (1, 2, 3, None):  # one row; several rows with padding; the chosen split
-            loss, correct, count = answer_loss(model, pack_batch(rows, pad_id, n_rows=n_rows))
+        # one row; several rows with padding; the chosen split; rows rounded up to 64 tokens as on a GPU
+        for n_rows, multiple in ((1, 1), (2, 1), (3, 1), (None, 1), (2, 64)):
+            batch = pack_batch(rows, pad_id, n_rows=n_rows, multiple_of=multiple)
+            loss, correct, count = answer_loss(model, batch)
             assert count == ref_count and correct == ref_correct
-            assert abs(float(loss) - ref) < 1e-5, (n_rows, float(loss), ref)
+            assert abs(float(loss) - ref) < 1e-5, (n_rows, multiple, float(loss), ref)
         loss, correct, count = answer_loss(model, pad_batch(rows, pad_id))
         assert abs(float(loss) - ref) < 1e-5 and count == ref_count
 
