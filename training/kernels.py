@@ -7,7 +7,7 @@ activation).
 
 ``kernels: auto`` (the default) takes Liger on a CUDA GPU when ``liger-kernel`` is installed
 (``pip install 'imprint[gpu]'``), and plain PyTorch everywhere else; Triton does not run on the CPU.
-What each choice did to speed and memory on an H100 is in eval/bench/results/train_bench_gpu.md.
+What each choice did to speed and memory on an H200 is in eval/bench/results/train_bench_gpu.md.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def fused_answer_loss(causal: Any, hidden: Any, gold: Any, *, reduction: str) ->
     out = LigerFusedLinearCrossEntropyLoss(reduction=reduction, softcap=softcap, return_token_accuracy=True)(
         head.weight, hidden, gold, getattr(head, "bias", None)
     )
-    correct = round(float(out.token_accuracy) * int(gold.numel())) if gold.numel() else 0
+    correct = round(float(out.token_accuracy.detach()) * int(gold.numel())) if gold.numel() else 0
     return out.loss, correct
 
 
@@ -110,7 +110,7 @@ def row_multiple(model: Any) -> int:
 @contextmanager
 def compute_precision(model: Any) -> Iterator[None]:
     """On a GPU: the LoRA matmuls in bf16 (autocast) while LoRA's weights and optimizer state stay fp32.
-    Without it peft casts every activation to fp32 for the adapter: in the H100/H200 profile that cast, the
+    Without it peft casts every activation to fp32 for the adapter: in the H200 profile that cast, the
     fp32 matmuls and their elementwise work were about a third of the GPU's time. No-op on the CPU (fp32)."""
     if next(model.parameters()).device.type != "cuda":
         yield
