@@ -174,6 +174,20 @@ def pack_batch(
     return {"input_ids": input_ids, "labels": labels, "position_ids": positions, "tokens": tokens}
 
 
+def token_batches(rows: Sequence[Encoded], budget: int) -> list[list[Encoded]]:
+    """Consecutive examples grouped so each group holds at most ``budget`` tokens (an example longer than
+    that is a group of its own)."""
+    batches: list[list[Encoded]] = []
+    used = 0
+    for r in rows:
+        if not batches or used + len(r) > budget:
+            batches.append([])
+            used = 0
+        batches[-1].append(r)
+        used += len(r)
+    return batches
+
+
 def make_batch(
     rows: Sequence[Encoded], pad_id: int, *, packing: bool, multiple_of: int = 1
 ) -> dict[str, Any]:

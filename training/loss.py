@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from training.encoding import IGNORE, Encoded, make_batch, to_device
+from training.encoding import IGNORE, Encoded, make_batch, to_device, token_batches
 from training.kernels import compute_precision, fused_answer_loss, fused_ce
 
 
@@ -57,15 +57,7 @@ def eval_batches(rows: Sequence[Encoded], *, batch_size: int, packing: bool) -> 
     pass re-reads every weight), padded ones ``batch_size`` examples."""
     if not packing:
         return [list(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)]
-    batches: list[list[Encoded]] = [[]]
-    used = 0
-    for r in rows:
-        if batches[-1] and used + len(r) > EVAL_BATCH_TOKENS:
-            batches.append([])
-            used = 0
-        batches[-1].append(r)
-        used += len(r)
-    return [b for b in batches if b]
+    return token_batches(rows, EVAL_BATCH_TOKENS)
 
 
 def evaluate(

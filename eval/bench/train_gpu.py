@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.bench.train_gpu_report import add_ratios, markdown
+from training.encoding import token_batches
 
 # microsoft/phi-4's config.json (a Phi3ForCausalLM): built locally with random weights, never downloaded.
 PHI4_SHAPE: dict[str, Any] = {
@@ -87,19 +88,6 @@ def synthetic_examples(n: int, vocab: int = 90000, seed: int = 0) -> list[Any]:
         cut = length - max(1, int(length * answer))
         out.append(Encoded(ids, [IGNORE] * cut + ids[cut:]))
     return out
-
-
-def step_batches(examples: list[Any], step_tokens: int) -> list[list[Any]]:
-    """Consecutive examples per optimizer step, up to ``step_tokens`` useful tokens (training/hparams.py)."""
-    steps: list[list[Any]] = [[]]
-    used = 0
-    for e in examples:
-        if steps[-1] and used + len(e) > step_tokens:
-            steps.append([])
-            used = 0
-        steps[-1].append(e)
-        used += len(e)
-    return steps
 
 
 def build_model(shape: dict[str, Any], four_bit: bool, device: str = "cuda") -> Any:
@@ -240,11 +228,11 @@ def run_variant(
 ) -> dict[str, Any]:
     import torch
 
-    from training.kernels import use_kernels
+    from training.kernels import fused_ce, use_kernels
 
     v = VARIANTS[name]
-    if v["kernels"] == "liger":
-        use_kernels(model.get_base_model(), "liger")  # in place; the hf variants ran before
+    if v["kernels"] == "liger" and not fused_ce(model.get_base_model()):
+        use_kernels(model.get_base_model(), "liger")  # in place, once; the hf variants ran before
     set_checkpointing(model, v["ckpt"])
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     step = make_step(model, opt, v, device, shape["pad_token_id"])
@@ -320,7 +308,7 @@ def gpu_bench(
         raise SystemExit("this benchmark needs CUDA; the CPU one is python -m eval.bench.train_bench")
     warmup = 2
     examples = synthetic_examples(step_tokens * (n_steps + warmup) // 400 + 8, shape["vocab_size"] - 300)
-    steps = step_batches(examples, step_tokens)[: n_steps + warmup]
+    steps = token_batches(examples, step_tokens)[: n_steps + warmup]
     name = torch.cuda.get_device_name() if device == "cuda" else device
     report: dict[str, Any] = {
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -382,7 +370,7 @@ def profile(variant: str, layers: int | None, step_tokens: int) -> str:
     shape = dict(PHI4_SHAPE, num_hidden_layers=layers or PHI4_SHAPE["num_hidden_layers"])
     v = VARIANTS[variant]
     examples = synthetic_examples(step_tokens * 4 // 400 + 8, shape["vocab_size"] - 300)
-    steps = step_batches(examples, step_tokens)
+    steps = token_batches(examples, step_tokens)
     model = add_lora(build_model(shape, bool(v.get("4bit"))))
     if v["kernels"] == "liger":
         use_kernels(model.get_base_model(), "liger")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from eval.bench import train_gpu
-from training.encoding import IGNORE, Encoded
+from training.encoding import IGNORE, Encoded, token_batches
 
 TINY = dict(
     train_gpu.PHI4_SHAPE,
@@ -34,7 +34,7 @@ def test_work_counts_useful_tokens_attention_per_example_and_the_head_on_answers
 
 def test_steps_fill_a_token_budget_with_consecutive_examples() -> None:
     examples = train_gpu.synthetic_examples(30, vocab=500)
-    steps = train_gpu.step_batches(examples, 1024)
+    steps = token_batches(examples, 1024)
     assert [e for s in steps for e in s] == examples
     assert all(sum(len(e) for e in s) <= 1024 or len(s) == 1 for s in steps)
     assert all(0 < r.trained < len(r) and max(r.ids) < 500 for r in examples)

@@ -15,6 +15,7 @@ from training.encoding import (
     pack_batch,
     pack_rows,
     pad_batch,
+    token_batches,
     token_counter,
 )
 from training.loss import answer_loss
@@ -111,6 +112,12 @@ def test_pack_batch_layout() -> None:
     assert rounded["position_ids"].tolist() == [[0, 1, 2, 0, 1, 0, 0, 0]]
     assert rounded["labels"].tolist() == [[IGNORE, 2, 3, IGNORE, 5, IGNORE, IGNORE, IGNORE]]
     assert rounded["tokens"] == 5
+
+
+def test_token_batches_fill_a_budget_in_order() -> None:
+    a, b, c = Encoded([1] * 3, [IGNORE] * 3), Encoded([2] * 2, [2] * 2), Encoded([3] * 9, [3] * 9)
+    assert token_batches([a, b, c, a], 5) == [[a, b], [c], [a]]  # longer than the budget: a batch of its own
+    assert token_batches([], 5) == []
 
 
 def _one_by_one(model, rows) -> tuple[float, int, int]:
