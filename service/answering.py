@@ -21,7 +21,11 @@ generated as asked. A routed answer is generated with its token logprobs and jud
   the one table cell the question names (its row, and its column by header or by the unit it counts in),
   or the one source line holding the address or number it asks for (and naming whose) — or the time of day,
   amount, discount, number of hours, count or name it asks for (and its most specific word) — answers, cited
-  (route ``extract``).
+  (route ``extract``);
+- a question the router matched to a training question the adapter failed in its memorisation check, when
+  neither a documents answer nor a named cell or line may be sent: the answer it was trained on, from its
+  training set (route ``trained``) — what the adapter would say had it learned it, in the user's own words.
+  Only for those questions: an adapter unsure of a question it passed is a sign the question is another one.
 
 On every route, an answer to a question asking for an e-mail address, a web address, a phone number, a time
 of day, an amount of money, a discount or a number of hours must hold one (``has_form``). Every check lands in
@@ -45,6 +49,7 @@ from service.checks import (
     confirmed,
     form_line,
     has_form,
+    restates,
     subject_words,
     support,
 )
@@ -72,6 +77,7 @@ async def answer(pipeline: Any, plan: Any, req: Any, json_schema: str | None = N
     if not checks_apply(pipeline, plan, json_schema):
         return await pipeline.engine.generate(gen_req)
     spent = [0, 0]
+    failed = _failed_question(plan)
     result = await _generate_checked(pipeline, gen_req, spent)
     ok, why = True, ""
     if plan.route == "adapter" and plan.decision.get("confirm"):
@@ -90,7 +96,8 @@ async def answer(pipeline: Any, plan: Any, req: Any, json_schema: str | None = N
             ok, why = await asyncio.to_thread(judge, pipeline, plan, result)
             _record(plan, plan.route, ok, why)
     if not ok or is_abstention(result.text):
-        extracted = _extract(plan, why if not ok else "it said it does not know", spent)
+        why = why if not ok else "it said it does not know"
+        extracted = _extract(plan, why, spent) or (_recorded(plan, failed, why, spent) if failed else None)
         if extracted is not None:
             return extracted
     if not ok:
@@ -162,6 +169,32 @@ def _extract(plan: Any, why: str, spent: list[int]) -> GenerationResult | None:
     return GenerationResult(text, spent[0], spent[1], "stop")
 
 
+def _failed_question(plan: Any) -> str | None:
+    """The training question an adapter-routed ``plan`` was matched to, when the adapter failed it in its
+    memorisation check and the question asks about nothing that training question does not."""
+    adapter = plan.adapter
+    if plan.route != "adapter" or adapter is None:
+        return None
+    trained = plan.decision.get("knowledge_question") or plan.asked_as or plan.question
+    return trained if trained in adapter.missed and not beyond(plan.question, trained) else None
+
+
+def _recorded(plan: Any, trained: str, why: str, spent: list[int]) -> GenerationResult | None:
+    """The answer the adapter was trained to give ``trained`` (route ``trained``), when it holds the form the
+    question asks for."""
+    adapter = plan.adapter
+    text = adapter.trained_answer(trained) if adapter is not None else None
+    if text is None or not has_form(plan.question, text)[0]:
+        return None
+    what = f"the training answer to {trained!r}"
+    plan.route, plan.hits = "trained", []
+    plan.reason = f"{what}: the adapter failed it in its memorisation check"
+    if "memorisation check" not in why:
+        plan.reason += f"; the documents' answer: {why}"
+    _record(plan, "trained", True, what)
+    return GenerationResult(text, spent[0], spent[1], "stop")
+
+
 async def _generate_checked(pipeline: Any, gen_req: GenerationRequest, spent: list[int]) -> GenerationResult:
     """Generate with (at least) the chosen tokens' logprobs, which the confidence check reads."""
     result = await pipeline.engine.generate(replace(gen_req, logprobs=gen_req.logprobs or 0))
@@ -183,7 +216,9 @@ def judge(pipeline: Any, plan: Any, result: GenerationResult) -> tuple[bool, str
     sources = [h.text for h in plan.hits] or [h.text for h in plan.retrieved]
     if plan.route != "adapter":
         other = plan.decision.get("about_other")
-        if other and not is_abstention(result.text) and agree(plan.question, other, result.text)[0]:
+        text = result.text
+        same = bool(other) and (agree(plan.question, other, text)[0] or restates(other, text))
+        if same and not is_abstention(text):
             # "微信小程序叫什么名字?": the adapter's "公益项目叫绿轮计划" was refused as another thing's
             # name; reading the handbook it said "微信小程序叫绿轮计划" — the same fact, relabelled.
             return False, f"it states what the adapter said of another thing ({other[:40]!r})"

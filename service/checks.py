@@ -435,6 +435,19 @@ def asks_other(question: str, answer: str) -> str:
     return ""
 
 
+_NAME_GIVEN = re.compile(r"(?:名叫|叫做|叫|名为)[“\"「《]?([^\s，。,.?？!！”\"」》]{1,16})")
+
+
+def restates(other: str, answer: str) -> bool:
+    """Whether ``answer`` gives the name or the numbers that ``other`` gave another thing ("公益项目叫绿轮
+    计划" → "微信小程序叫绿轮计划。[1]": the name, relabelled; "有41个租车站点" → "员工有41名")."""
+    m = _NAME_GIVEN.search(other)
+    if m and m.group(1) in answer:
+        return True
+    found = fact_values(other)
+    return bool(found) and all(v in fact_values(answer) for v in found)
+
+
 def confirmed(
     question: str,
     trained: str,

@@ -33,7 +33,7 @@ from typing import Any, Literal, Protocol
 from training.prompting import cell_of, focus_row, names_row, row_names
 from training.text import all_words, best_match, beyond, lexical_coverage
 
-Route = Literal["adapter", "adapter+context", "context", "extract", "abstain", "base"]
+Route = Literal["adapter", "adapter+context", "context", "extract", "trained", "abstain", "base"]
 
 
 # ── does the request ask for a fact? ────────────────────────────────────────────────────────────────────

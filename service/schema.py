@@ -163,7 +163,7 @@ class Citation(BaseModel):
 class ImprintInfo(BaseModel):
     """``imprint`` field on responses: which route answered, why, from which sources, at what token cost."""
 
-    route: Literal["adapter", "adapter+context", "context", "extract", "abstain", "base", "rag"]
+    route: Literal["adapter", "adapter+context", "context", "extract", "trained", "abstain", "base", "rag"]
     reason: str
     adapter: str | None = None
     forced: bool = False

@@ -70,6 +70,13 @@ class AdapterInfo(BaseModel):
         """The training questions it failed in its memorisation check."""
         return frozenset(self.memorization.get("missed", []))
 
+    def trained_answer(self, question: str) -> str | None:
+        """The answer it was trained to give ``question``, as its memorisation check recorded it."""
+        for o in self.memorization.get("outcomes", []):
+            if o.get("question") == question and o.get("expected"):
+                return str(o["expected"])
+        return None
+
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 

@@ -3,10 +3,14 @@ as the service asks them (the adapter's chat template, greedy, ``training.genera
 engine runs, here with the questions in one padded batch: same answers, one decode pass)?
 
 - Misses get a few more optimizer steps on themselves (with as many known examples replayed, so nothing else
-  is forgotten), then everything is asked again — at most ``rounds`` times. A round is undone when it costs
+  is forgotten), then everything is asked again — at most ``rounds`` times. The known examples replayed
+  first are those the wrong answer borrowed from (``confused_with``): "老二是谁?" answered "老二是哥哥Mike。"
+  (trained: 弟弟Mike) took 哥哥 from "老大是哥哥JIM。", so both are trained side by side: the contrast
+  between the two is what was not learned. A round is undone when it costs
   validation accuracy or answers no more questions than before: the check never leaves the adapter worse.
 - What still misses is listed in ``imprint.json`` → ``memorization.missed``: the router never trusts the
-  adapter alone on those questions (service/answering.py); it answers them from documents or abstains.
+  adapter alone on those questions (service/answering.py); it answers them from documents, else with the
+  answer recorded here (``outcomes`` → ``expected``, route ``trained``), else abstains.
 - The same pass measures how sure the adapter is — the geometric mean of its answer tokens' probabilities —
   on what it knows and on made-up questions in the same language (``training.raft.made_up_questions``), and
   calibrates the router's adapter-confidence threshold on the two: ``memorization.calibration.confidence``.
@@ -31,6 +35,7 @@ DISTRACTORS = 12  # made-up questions the confidence threshold is calibrated aga
 DISTRACTOR_TOKENS = 24  # enough of an invented answer to see how sure the model is of it
 SLACK_TOKENS = 8  # a training question's answer may run this much past the trained answer's length
 BATCH = 16  # questions per padded decode batch
+PARTNERS = 2  # known answers a miss's wrong answer borrowed from, replayed next to it
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,31 @@ def check(
         model.train(was_training)
 
 
+def confused_with(answer: str, expected: str, other: str) -> int:
+    """How much of the wrong ``answer`` (to a question trained on ``expected``) comes from the ``other``
+    trained answer: the words and values it has that ``expected`` lacks and ``other`` holds."""
+    borrowed = {*words(answer), *values(answer)} - {*words(expected), *values(expected)}
+    return len(borrowed & {*words(other), *values(other)})
+
+
+def replay(pairs: Sequence[tuple[Any, str]], outcomes: Sequence[Outcome]) -> list[tuple[Any, str]]:
+    """The known pairs trained next to the misses: for each miss the (up to ``PARTNERS``) known answers its
+    wrong answer borrowed most from, then other known pairs until there are as many as misses."""
+    known = [(p, o) for p, o in zip(pairs, outcomes, strict=True) if o.correct]
+    chosen: dict[str, tuple[Any, str]] = {}
+    for miss in (o for o in outcomes if not o.correct):
+        scores = [confused_with(miss.answer, miss.expected, p[1]) for p, _ in known]
+        ranked = sorted((i for i, n in enumerate(scores) if n > 0), key=lambda i: -scores[i])  # stable
+        for i in ranked[:PARTNERS]:
+            chosen.setdefault(known[i][1].question, known[i][0])
+    misses = len(outcomes) - len(known)
+    for p, o in known:
+        if len(chosen) >= misses:
+            break
+        chosen.setdefault(o.question, p)
+    return list(chosen.values())
+
+
 def calibrate(known: Sequence[float], unknown: Sequence[float]) -> float | None:
     """The confidence threshold that best separates known answers (should pass) from answers to made-up
     questions (should not), never below 0.5 (``training.calibration.separating_threshold``)."""
@@ -132,7 +162,7 @@ def run(
         missed = [(c, e) for (c, e), o in zip(pairs, outcomes, strict=True) if not o.correct]
         if not missed:
             break
-        known = [(c, e) for (c, e), o in zip(pairs, outcomes, strict=True) if o.correct][: len(missed)]
+        known = replay(pairs, outcomes)
         undo = refresh([[*c, {"role": "assistant", "content": e}] for c, e in missed + known])
         if undo is None:
             break

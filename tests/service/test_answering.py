@@ -65,19 +65,32 @@ def test_an_unsure_adapter_tries_the_documents_then_abstains(serve, shop_kb) -> 
 
 
 def test_the_memorisation_check_s_misses_are_never_trusted(serve, tiny_adapters, tmp_path: Path) -> None:
-    """An adapter whose imprint.json lists a training question as missed is never trusted on it."""
+    """An adapter whose imprint.json lists a training question as missed is never trusted on it. With the
+    answer it was trained on recorded, that answer is sent instead (route ``trained``), plain and streamed;
+    asked about a place its training question did not name, or with no recorded answer, it abstains."""
     import shutil
 
     alpha = shutil.copytree(tiny_adapters["alpha"], tmp_path / "alpha")
     meta = json.loads((alpha / "imprint.json").read_text(encoding="utf-8"))
-    meta["memorization"] = {"missed": [ALPHA_KNOWLEDGE[0]]}
+    meta["memorization"] = {"missed": [ALPHA_KNOWLEDGE[0], ALPHA_KNOWLEDGE[1]]}
+    meta["memorization"]["outcomes"] = [
+        {"question": ALPHA_KNOWLEDGE[0], "expected": "老大是哥哥JIM。", "answer": "老大是弟弟Mike。"}
+    ]
     (alpha / "imprint.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-    with serve(
-        adapters=[alpha], engine_kw={"names": ("alpha",)}, check_answers=True, adapter_confidence=0.0
-    ) as url:
-        missed, other = ask(url, ALPHA_KNOWLEDGE[0]), ask(url, ALPHA_KNOWLEDGE[1])
-    assert missed.model_extra["imprint"]["route"] == "abstain"
-    assert "memorisation check" in missed.model_extra["imprint"]["decision"]["checks"][0]["why"]
+    # knowledge_threshold 0.5: "北京的老大是谁?" is matched to "老大是谁?" too (0.59)
+    settings = {"check_answers": True, "adapter_confidence": 0.0, "knowledge_threshold": 0.5}
+    with serve(adapters=[alpha], engine_kw={"names": ("alpha",)}, **settings) as url:
+        recorded, unrecorded = ask(url, ALPHA_KNOWLEDGE[0]), ask(url, ALPHA_KNOWLEDGE[1])
+        streamed = list(ask(url, ALPHA_KNOWLEDGE[0], stream=True))
+        elsewhere, other = ask(url, "北京的老大是谁?"), ask(url, ALPHA_KNOWLEDGE[2])
+    info = recorded.model_extra["imprint"]
+    assert info["route"] == "trained" and recorded.choices[0].message.content == "老大是哥哥JIM。"
+    assert "memorisation check" in info["decision"]["checks"][0]["why"]
+    assert info["reason"].startswith("the training answer to '老大是谁?'") and info["citations"] == []
+    assert "".join(ch.choices[0].delta.content or "" for ch in streamed if ch.choices) == "老大是哥哥JIM。"
+    for r in (unrecorded, elsewhere):
+        assert r.model_extra["imprint"]["route"] == "abstain", r.model_extra["imprint"]
+        assert r.model_extra["imprint"]["decision"]["checks"][0]["route"] == "adapter"  # refused: missed
     assert other.model_extra["imprint"]["route"] == "adapter"
 
 

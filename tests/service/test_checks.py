@@ -416,3 +416,15 @@ def test_an_english_answer_is_checked_by_its_numbers_and_codes_and_its_words() -
     assert support("Who is the CEO of Lumen?", "The CEO of Lumen is Chen Jiahe.", about).ok
     assert agree("How many staff?", "Lumen has 320 staff.", "There are 320 employees.")[0]
     assert not agree("How many staff?", "Lumen has 320 staff.", "There are 3200 employees.")[0]
+
+
+def test_an_answer_restating_what_was_said_of_another_thing_is_caught() -> None:
+    """The adapter's "公益项目叫绿轮计划" was refused for "微信小程序叫什么名字?"; the documents' answer
+    "微信小程序叫绿轮计划" gives the same name, relabelled (however the adapter worded it)."""
+    from service.checks import restates
+
+    assert restates("青山骑行发起的公益项目叫绿轮计划。", "青山骑行微信小程序叫绿轮计划。[1]")
+    assert restates("公益项目名为“绿轮计划”。", "微信小程序叫绿轮计划。")
+    assert restates("青山骑行有41个租车站点。", "青山骑行有41名员工。")
+    assert not restates("青山骑行发起的公益项目叫绿轮计划。", "青山骑行的微信小程序叫青山出行。[1]")
+    assert not restates("青山骑行有41个租车站点。", "青山骑行有320名员工。")

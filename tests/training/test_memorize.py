@@ -77,3 +77,28 @@ def test_a_round_that_answers_no_more_is_undone_and_one_that_costs_validation_st
     script = iter([[1, 0, 0], [0] * 12])
     result = memorize.run(None, None, "", pairs, refresh=lambda examples: None, limit=10, rounds=5)
     assert result["passed_by_round"] == [1] and result["passed"] == 1
+
+
+def test_the_known_answers_a_wrong_answer_borrowed_from_are_replayed_next_to_it() -> None:
+    """The wrong "老二是哥哥Mike。" (trained: 弟弟Mike) took 哥哥 from 老大's and 哥哥's answers: those two
+    are replayed with the miss, the rest of the known pairs only to make up the count."""
+    from training.memorize import Outcome, confused_with, replay
+
+    trained = {
+        "你家有几个人?": "我家有4个人,还有一只猫kitty。",
+        "老大是谁?": "老大是哥哥JIM。",
+        "老二是谁?": "老二是弟弟Mike。",
+        "哥哥几岁?": "哥哥JIM今年10岁。",
+        "老二喜欢吃什么?": "老二喜欢吃苹果。",
+    }
+    said = {"老二是谁?": "老二是哥哥Mike。"}
+    pairs = [([{"role": "user", "content": q}], a) for q, a in trained.items()]
+    outcomes = [Outcome(q, a, said.get(q, a), q not in said, 0.9) for q, a in trained.items()]
+    assert confused_with("老二是哥哥Mike。", "老二是弟弟Mike。", "老大是哥哥JIM。") == 1
+    assert confused_with("老二是哥哥Mike。", "老二是弟弟Mike。", "老二喜欢吃苹果。") == 0  # 老二 is right
+    assert [c[-1]["content"] for c, _ in replay(pairs, outcomes)] == ["老大是谁?", "哥哥几岁?"]
+
+    # Nothing borrowed (an empty answer): the first known pairs, as many as there are misses.
+    said = {"老二是谁?": "", "哥哥几岁?": ""}
+    outcomes = [Outcome(q, a, said.get(q, a), q not in said, 0.9) for q, a in trained.items()]
+    assert [c[-1]["content"] for c, _ in replay(pairs, outcomes)] == ["你家有几个人?", "老大是谁?"]
