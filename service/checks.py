@@ -44,7 +44,7 @@ from typing import Any
 
 from training.generation import mean_probability
 from training.prompting import strip_markers
-from training.text import fact_values, is_abstention, is_quantity, scope, words
+from training.text import fact_values, is_abstention, is_quantity, people, scope, words
 
 # A sentence of a source: split after Chinese/English terminators and at line breaks (a table row is a line).
 _SENTENCE = re.compile(r"[^。!?;！？；\n]+[。!?;！？；]?")
@@ -280,6 +280,11 @@ _FORMS: tuple[Form, ...] = (
         re.compile(r"(?:几|多少)个?(?:小时|钟头)"),
         re.compile(rf"(?:\d+(?:\.\d+)?|[{_CN_NUM}半]+)\s*个?半?(?:小时|钟头)"),
     ),
+    Form(  # "股票代码是多少?" is not answered by "48家" (a count read from the handbook)
+        "a code",
+        re.compile(r"代码|编号|\bcode\b"),
+        re.compile(r"[A-Za-z]{0,4}\d{4,}|[A-Za-z]+-?\d+"),
+    ),
     Form(  # counted in too many ways to check ("几个积分" → "1分"), but a line can state it
         "a count",
         re.compile(rf"(?<!哪)(?:多少|几)[{_MEASURE}]"),
@@ -397,6 +402,10 @@ _COUNT_TAIL = re.compile(r"(?:呢|吗|啊|了|呀|可以.*|能.*|是.*|在.*)$")
 # The thing whose name is asked or stated: "微信小程序叫什么名字?" → 微信小程序, "公益项目叫绿轮计划".
 _ASKED_NAME = re.compile(r"([^\s，。,?？!！]{1,16}?)(?:的名字|叫什么|叫啥|是什么名字)")
 _STATED_NAME = re.compile(r"([^\s，。,?？!！]{1,16}?)(?:名叫|叫做|叫|名为)")
+# "当初是哪两个人办起了云雀咖啡?" asks who: "云雀咖啡创立于2015年。" (the founding year) does not answer it.
+_ASKS_WHO = re.compile(r"谁|哪[一两几些]?位|哪[两几些]?个人|什么人|\bwho\b")
+# Numbers of a kind a general hotline is not: "传真号码是多少?" is not answered by the member hotline.
+_NUMBER_KINDS = ("传真", "手机", "fax", "mobile")
 # People are counted in many words (多少人 / 320名员工 / 职工 / 作者): any of these characters names people.
 _PEOPLE = frozenset("人员工者")
 
@@ -424,8 +433,17 @@ def _other(asked: str, stated: str) -> bool:
 def asks_other(question: str, answer: str) -> str:
     """Why ``answer`` is about something other than the question asks for, or "": it counts another thing
     ("多少名员工?" → "41个租车站点") or names another thing ("微信小程序叫什么名字?" → "公益项目叫绿轮
-    计划"), the two sharing not one character. A candidate paraphrase's trained answer can agree with
-    itself asked the user's way and still be the wrong fact."""
+    计划"), the two sharing not one character, or it gives a number of another kind than the one asked
+    ("传真号码是多少?" → "会员热线是400-…"). A candidate paraphrase's trained answer can agree with itself
+    asked the user's way and still be the wrong fact."""
+    low, said = question.lower(), answer.lower()
+    kind = next((k for k in _NUMBER_KINDS if k in low and k not in said), None)
+    if kind:
+        return f"the question asks for a {kind} number, the answer names none"
+    stated = fact_values(answer)
+    dates = stated and all(re.search(rf"{re.escape(v)}\s*[年月日号]", said) for v in stated)
+    if _ASKS_WHO.search(low) and dates and not people(answer):
+        return "the question asks who, the answer gives a date and names nobody"
     for what, asked, stated in (
         ("counts", counted(question, _ASKED_COUNT), counted(answer, _STATED_COUNT)),
         ("names", named(question, _ASKED_NAME), named(answer, _STATED_NAME)),

@@ -108,6 +108,8 @@ def test_a_trained_answer_the_adapter_only_echoes_is_confirmed_by_a_document_abo
     # strictly: a phone number in some sentence does not answer a fax question
     contacts = ["- 会员热线：400-615-7720"]
     ok, why = confirmed("云雀咖啡的传真号码是多少?", "会员热线是400-615-7720。", "不知道。", contacts)
+    assert not ok and why == "the question asks for a 传真 number, the answer names none"
+    ok, why = confirmed("云雀咖啡的传真是多少?", "传真是400-615-7720。", "不知道。", contacts)
     assert not ok and why.startswith("asked as the user did, the adapter says nothing new, and no document")
 
 
@@ -428,3 +430,33 @@ def test_an_answer_restating_what_was_said_of_another_thing_is_caught() -> None:
     assert restates("青山骑行有41个租车站点。", "青山骑行有41名员工。")
     assert not restates("青山骑行发起的公益项目叫绿轮计划。", "青山骑行的微信小程序叫青山出行。[1]")
     assert not restates("青山骑行有41个租车站点。", "青山骑行有320名员工。")
+
+
+def test_a_code_or_a_number_of_another_kind_is_not_an_answer() -> None:
+    """ "股票代码是多少?" is not answered by a count read from the handbook; "传真号码是多少?" not by the
+    member hotline the adapter was trained on, however sure it is of it."""
+    from service.checks import asks_other, has_form
+
+    assert not has_form("云雀咖啡的股票代码是多少?", "云雀咖啡的股票代码是48家。[2]")[0]
+    assert has_form("云雀咖啡的股票代码是多少?", "云雀咖啡的股票代码是600519。")[0]
+    assert has_form("清泉C3的产品编号是什么?", "产品编号是LM-2040。")[0]
+    assert has_form("云雀咖啡的股票代码是多少?", "不知道。")[0]
+    why = asks_other("云雀咖啡的传真号码是多少?", "云雀咖啡的会员热线是400-615-7720。")
+    assert why == "the question asks for a 传真 number, the answer names none"
+    assert asks_other("我想打电话问会员的事,该拨哪个号码?", "云雀咖啡的会员热线是400-615-7720。") == ""
+    assert asks_other("总经理的手机号是多少?", "总经理的手机号是13800000000。") == ""
+
+
+def test_a_date_is_not_who() -> None:
+    """A paraphrase close to "云雀咖啡是哪一年创立的?" (0.75): asked both ways, the adapter gave the founding
+    year. A date that names nobody does not say who; the founders with their year do."""
+    from service.checks import asks_other
+
+    q = "当初是哪两个人办起了云雀咖啡?"
+    assert (
+        asks_other(q, "云雀咖啡创立于2015年。")
+        == "the question asks who, the answer gives a date and names nobody"
+    )
+    assert asks_other(q, "2015年由许知远和唐晓芸创立。") == ""
+    assert asks_other("老大是谁?", "老大是哥哥JIM。") == ""
+    assert asks_other("云雀咖啡是哪一年创立的?", "云雀咖啡创立于2015年。") == ""
