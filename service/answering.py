@@ -52,6 +52,7 @@ from service.checks import (
     restates,
     subject_words,
     support,
+    unnamed_owner,
 )
 from service.engines.base import StreamDelta
 from service.routing import named_cell
@@ -222,6 +223,9 @@ def judge(pipeline: Any, plan: Any, result: GenerationResult) -> tuple[bool, str
             # "微信小程序叫什么名字?": the adapter's "公益项目叫绿轮计划" was refused as another thing's
             # name; reading the handbook it said "微信小程序叫绿轮计划" — the same fact, relabelled.
             return False, f"it states what the adapter said of another thing ({other[:40]!r})"
+        owner = unnamed_owner(plan.question, text, [h.text for h in plan.hits], subject)
+        if owner:
+            return False, owner
         s = support(plan.question, result.text, [h.text for h in plan.hits], pipeline.related, subject)
         return s.ok, ("sources state it: " if s.ok else "") + s.reason
     asked = plan.asked_as or plan.question

@@ -283,7 +283,8 @@ _FORMS: tuple[Form, ...] = (
     Form(  # "股票代码是多少?" is not answered by "48家" (a count read from the handbook)
         "a code",
         re.compile(r"代码|编号|\bcode\b"),
-        re.compile(r"[A-Za-z]{0,4}\d{4,}|[A-Za-z]+-?\d+"),
+        re.compile(r"(?<![\d.])[A-Za-z]{0,4}\d{4,}(?![\d年])|[A-Za-z]+-?\d+"),
+        contact=True,  # a line holding one must name whose code it is: "成立于2011年" is no stock code
     ),
     Form(  # counted in too many ways to check ("几个积分" → "1分"), but a line can state it
         "a count",
@@ -327,15 +328,7 @@ def form_line(
     form = expected_form(question)
     if form is None:
         return None
-    # The asking words ("几点", "几折") are no topic; "传真号码" names whose number is asked.
-    topic = {
-        w.lower()
-        for w in words(question)
-        if len(w) >= 2
-        and w not in subject
-        and w not in _FORM_WORDS
-        and (form.contact or not form.asks.search(w.lower()))
-    }
+    topic = _topic(question, form, subject)
     lines = [(i, line) for i, source in enumerate(sources) for line in sentences(source) if line[0] != "#"]
     if form.contact:
         found: dict[str, tuple[int, str]] = {}
@@ -360,6 +353,34 @@ def form_line(
     most = max((n for n, _ in held), default=0)
     best = [k for n, k in held if n == most]
     return lines[best[0]] if len(best) == 1 else None
+
+
+def _topic(question: str, form: Form, subject: frozenset[str]) -> set[str]:
+    """The question's words that say what it is about. The asking words ("几点", "几折") are no topic;
+    "传真号码" names whose number is asked."""
+    return {
+        w.lower()
+        for w in words(question)
+        if len(w) >= 2
+        and w not in subject
+        and w not in _FORM_WORDS
+        and (form.contact or not form.asks.search(w.lower()))
+    }
+
+
+def unnamed_owner(question: str, answer: str, sources: Sequence[str], subject: frozenset[str]) -> str:
+    """Why an address, number or code in ``answer`` may not be sent for ``question``, or "": every source
+    line holding it fails to name whose it is ("松果书店总经理的手机号是多少?" → "松果书店的手机是400-…", read
+    from the ``客服热线`` line: it names neither 总经理 nor 手机号) — the rule :func:`form_line` reads by."""
+    form = expected_form(question)
+    found = set(form.value.findall(strip_markers(answer))) if form is not None and form.contact else set()
+    if form is None or not found:
+        return ""
+    topic = _topic(question, form, subject)
+    lines = [line.lower() for s in sources for line in sentences(s) if any(v in line for v in found)]
+    if not lines or any(all(w in line for w in topic) for line in lines):
+        return ""
+    return f"no source line holding {sorted(found)[0]!r} names {' and '.join(sorted(topic))}"
 
 
 def expected_form(question: str) -> Form | None:
