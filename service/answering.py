@@ -7,7 +7,7 @@ generated as asked. A routed answer is generated with its token logprobs and jud
   is asked it both in the trained wording and as the user asked it; the answers must agree, or the second
   says nothing (repeats the question) and a document about the question states the first (``confirmed``);
   when they do not, the retrieved documents are read instead (as for an adapter answer not trusted) — and
-  when the trained answer was about another thing than the question asks (``checks.asks_other``), a
+  when the trained answer was about another thing than the question asks (``things.asks_other``), a
   documents answer restating that fact is not sent either;
 - from the adapter alone: trusted when the adapter did not fail this question in its memorisation check
   (``imprint.json`` → ``memorization.missed``) and it was sure (geometric-mean token probability ≥ the
@@ -44,18 +44,17 @@ from typing import Any
 
 from service.checks import (
     agree,
-    asks_other,
     confidence,
     confirmed,
     form_line,
     has_form,
-    restates,
     subject_words,
     support,
     unnamed_owner,
 )
 from service.engines.base import StreamDelta
 from service.routing import named_cell
+from service.things import asks_other, restates
 from training.errors import InvalidInput
 from training.generation import GenerationRequest, GenerationResult
 from training.prompting import cell_sentence, quoted_line, strip_markers

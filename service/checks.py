@@ -22,11 +22,13 @@ whether to send an answer, try the documents instead, or say it does not know (`
   it: the company's store count is not Beijing's.
 - :func:`confirmed` — a candidate paraphrase's trained answer is sent when the adapter, asked the user's
   way, says the same (:func:`agree`), or says nothing new and a sentence about the question states it —
-  never when it counts or names something else than the question asks about (:func:`asks_other`).
+  never when it counts or names something else than the question asks about (``service.things``).
 - :func:`has_form` — a question asking for an e-mail address, a web address, a phone number, a time of day,
-  an amount of money, a discount or a number of hours needs an answer that holds one (whatever the sources
-  say, a warranty period does not answer "发邮件发到哪里?", nor the ride limit "几折?"); :func:`form_line`
-  finds the one source line that holds it (or a count, or a name) for whom or what the question asks.
+  an amount of money, a discount, a number of hours or a code needs an answer that holds one (whatever the
+  sources say, a warranty period does not answer "发邮件发到哪里?", nor the ride limit "几折?");
+  :func:`form_line` finds the one source line that holds it (or a count, or a name) for whom or what the
+  question asks, and :func:`unnamed_owner` refuses an address, number or code read from a line that does not
+  name whose it is.
 
     from service.checks import support
     support("星光台灯多少钱?", "星光台灯的价格是199元。[1]", ["商品: 星光台灯 | 价格: 199元 | 库存: 12"]).ok
@@ -42,9 +44,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from service.things import MEASURE, asks_other, counts_other
 from training.generation import mean_probability
 from training.prompting import strip_markers
-from training.text import fact_values, is_abstention, is_quantity, people, scope, words
+from training.text import fact_values, is_abstention, is_quantity, scope, words
 
 # A sentence of a source: split after Chinese/English terminators and at line breaks (a table row is a line).
 _SENTENCE = re.compile(r"[^。!?;！？；\n]+[。!?;！？；]?")
@@ -229,8 +232,6 @@ class Form:
 
 
 _WHAT = r"[^。？?]*(?:什么|多少|哪里|哪个|地址|号码|拨)"
-# Measure words between "多少/几" or a number and the thing counted: 多少名员工, 41个租车站点.
-_MEASURE = "个名位家间座所张辆台件本次种条只把副套部"
 _CN_NUM = "一二两三四五六七八九十"
 _DISCOUNT = rf"(?:\d+(?:\.\d+)?|[{_CN_NUM}]{{1,2}})\s*折"  # 8.5折, 八五折
 _AMOUNT = rf"(?:\d+(?:\.\d+)?|[{_CN_NUM}百千万]+)\s*(?:元|块)"  # 39元, 五块
@@ -288,8 +289,8 @@ _FORMS: tuple[Form, ...] = (
     ),
     Form(  # counted in too many ways to check ("几个积分" → "1分"), but a line can state it
         "a count",
-        re.compile(rf"(?<!哪)(?:多少|几)[{_MEASURE}]"),
-        re.compile(rf"\d+\s*[{_MEASURE}]"),
+        re.compile(rf"(?<!哪)(?:多少|几)[{MEASURE}]"),
+        re.compile(rf"\d+\s*[{MEASURE}]"),
         checked=False,
     ),
     Form(
@@ -348,7 +349,7 @@ def form_line(
         if form.value.search(lines[k][1])
         and any(w in bare for w in anchor)
         and all(w in lines[k][1].lower() for w in narrowed)
-        and not _other(counted(question, _ASKED_COUNT), counted(lines[k][1], _STATED_COUNT))
+        and not counts_other(question, lines[k][1])
     ]
     most = max((n for n, _ in held), default=0)
     best = [k for n, k in held if n == most]
@@ -415,76 +416,6 @@ def agree(question: str, trained: str, asked: str) -> tuple[bool, str]:
             f"asked as the user did, the adapter says something else ({strip_markers(asked)[:60]!r})",
         )
     return True, "asked as the user did, the adapter says the same"
-
-
-_ASKED_COUNT = re.compile(rf"(?:多少|几)[{_MEASURE}]?([\u4e00-\u9fff]{{1,6}})")
-_STATED_COUNT = re.compile(rf"\d+(?:\.\d+)?\s*[{_MEASURE}]([\u4e00-\u9fff]{{1,6}})")
-_COUNT_TAIL = re.compile(r"(?:呢|吗|啊|了|呀|可以.*|能.*|是.*|在.*)$")
-# The thing whose name is asked or stated: "微信小程序叫什么名字?" → 微信小程序, "公益项目叫绿轮计划".
-_ASKED_NAME = re.compile(r"([^\s，。,?？!！]{1,16}?)(?:的名字|叫什么|叫啥|是什么名字)")
-_STATED_NAME = re.compile(r"([^\s，。,?？!！]{1,16}?)(?:名叫|叫做|叫|名为)")
-# "当初是哪两个人办起了云雀咖啡?" asks who: "云雀咖啡创立于2015年。" (the founding year) does not answer it.
-_ASKS_WHO = re.compile(r"谁|哪[一两几些]?位|哪[两几些]?个人|什么人|\bwho\b")
-# Numbers of a kind a general hotline is not: "传真号码是多少?" is not answered by the member hotline.
-_NUMBER_KINDS = ("传真", "手机", "fax", "mobile")
-# People are counted in many words (多少人 / 320名员工 / 职工 / 作者): any of these characters names people.
-_PEOPLE = frozenset("人员工者")
-
-
-def counted(text: str, pattern: re.Pattern[str]) -> str:
-    """The thing ``text`` counts ("一共有多少名员工?" → "员工"; "有41个租车站点" → "租车站点"), or ""."""
-    m = pattern.search(text)
-    return _COUNT_TAIL.sub("", m.group(1)) if m else ""
-
-
-def named(text: str, pattern: re.Pattern[str]) -> str:
-    """The thing whose name ``text`` asks or states ("青山骑行的微信小程序叫什么名字?" → "微信小程序"), or
-    ""; what comes before its last 的 is whose it is."""
-    m = pattern.search(text)
-    return m.group(1).rsplit("的", 1)[-1] if m else ""
-
-
-def _other(asked: str, stated: str) -> bool:
-    """Whether the thing stated is another than the thing asked: both there, sharing not one character,
-    and not both people."""
-    people = bool(_PEOPLE & set(asked)) and bool(_PEOPLE & set(stated))
-    return bool(asked and stated and not set(asked) & set(stated) and not people)
-
-
-def asks_other(question: str, answer: str) -> str:
-    """Why ``answer`` is about something other than the question asks for, or "": it counts another thing
-    ("多少名员工?" → "41个租车站点") or names another thing ("微信小程序叫什么名字?" → "公益项目叫绿轮
-    计划"), the two sharing not one character, or it gives a number of another kind than the one asked
-    ("传真号码是多少?" → "会员热线是400-…"). A candidate paraphrase's trained answer can agree with itself
-    asked the user's way and still be the wrong fact."""
-    low, said = question.lower(), answer.lower()
-    kind = next((k for k in _NUMBER_KINDS if k in low and k not in said), None)
-    if kind:
-        return f"the question asks for a {kind} number, the answer names none"
-    stated = fact_values(answer)
-    dates = stated and all(re.search(rf"{re.escape(v)}\s*[年月日号]", said) for v in stated)
-    if _ASKS_WHO.search(low) and dates and not people(answer):
-        return "the question asks who, the answer gives a date and names nobody"
-    for what, asked, stated in (
-        ("counts", counted(question, _ASKED_COUNT), counted(answer, _STATED_COUNT)),
-        ("names", named(question, _ASKED_NAME), named(answer, _STATED_NAME)),
-    ):
-        if _other(asked, stated):
-            return f"the question {what} {asked!r}, the answer {what} {stated!r}"
-    return ""
-
-
-_NAME_GIVEN = re.compile(r"(?:名叫|叫做|叫|名为)[“\"「《]?([^\s，。,.?？!！”\"」》]{1,16})")
-
-
-def restates(other: str, answer: str) -> bool:
-    """Whether ``answer`` gives the name or the numbers that ``other`` gave another thing ("公益项目叫绿轮
-    计划" → "微信小程序叫绿轮计划。[1]": the name, relabelled; "有41个租车站点" → "员工有41名")."""
-    m = _NAME_GIVEN.search(other)
-    if m and m.group(1) in answer:
-        return True
-    found = fact_values(other)
-    return bool(found) and all(v in fact_values(answer) for v in found)
 
 
 def confirmed(

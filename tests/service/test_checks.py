@@ -6,14 +6,11 @@ import math
 from collections.abc import Sequence
 
 from service.checks import (
-    _ASKED_COUNT,
     Confidence,
     agree,
-    asks_other,
     claims,
     confidence,
     confirmed,
-    counted,
     expected_form,
     form_line,
     has_form,
@@ -22,6 +19,7 @@ from service.checks import (
     subject_words,
     support,
 )
+from service.things import _ASKED_COUNT, asks_other, counted
 from training.generation import TokenLogprob
 
 HANDBOOK = (
@@ -423,7 +421,7 @@ def test_an_english_answer_is_checked_by_its_numbers_and_codes_and_its_words() -
 def test_an_answer_restating_what_was_said_of_another_thing_is_caught() -> None:
     """The adapter's "公益项目叫绿轮计划" was refused for "微信小程序叫什么名字?"; the documents' answer
     "微信小程序叫绿轮计划" gives the same name, relabelled (however the adapter worded it)."""
-    from service.checks import restates
+    from service.things import restates
 
     assert restates("青山骑行发起的公益项目叫绿轮计划。", "青山骑行微信小程序叫绿轮计划。[1]")
     assert restates("公益项目名为“绿轮计划”。", "微信小程序叫绿轮计划。")
@@ -435,7 +433,7 @@ def test_an_answer_restating_what_was_said_of_another_thing_is_caught() -> None:
 def test_a_code_or_a_number_of_another_kind_is_not_an_answer() -> None:
     """ "股票代码是多少?" is not answered by a count read from the handbook; "传真号码是多少?" not by the
     member hotline the adapter was trained on, however sure it is of it."""
-    from service.checks import asks_other, has_form
+    from service.checks import has_form
 
     assert not has_form("云雀咖啡的股票代码是多少?", "云雀咖啡的股票代码是48家。[2]")[0]
     assert has_form("云雀咖啡的股票代码是多少?", "云雀咖啡的股票代码是600519。")[0]
@@ -450,7 +448,6 @@ def test_a_code_or_a_number_of_another_kind_is_not_an_answer() -> None:
 def test_a_date_is_not_who() -> None:
     """A paraphrase close to "云雀咖啡是哪一年创立的?" (0.75): asked both ways, the adapter gave the founding
     year. A date that names nobody does not say who; the founders with their year do."""
-    from service.checks import asks_other
 
     q = "当初是哪两个人办起了云雀咖啡?"
     assert (
