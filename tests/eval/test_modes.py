@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,9 +43,16 @@ def test_modes_run_the_serving_pipeline_and_report_tokens_per_route(
     checked._pipeline = session.pipeline()  # the same loaded model; only the router settings differ
     checked._pipeline.router = replace(checked._pipeline.router, check_answers=True, adapter_confidence=1.0)
     routed = checked.answer("hybrid", questions)
-    # Nothing is ever certain (p=1.0): the adapter's answer is not sent; with no document stating it the
-    # router says it does not know, and says why.
-    assert routed[0].route == "abstain" and "not sent" in routed[0].reason, routed[0]
+    # Nothing is ever certain (p=1.0): the adapter's answer is not sent, and no document states it. The
+    # random adapter failed "老大是谁?" in its memorisation check, so the answer it was trained on is sent
+    # instead (route ``trained``), saying why. The KB question's drafted answer is refused too, and the one
+    # line holding the price is read instead (route ``extract``), cited.
+    memo = json.loads((tiny_phi3_adapter / "imprint.json").read_text(encoding="utf-8"))["memorization"]
+    assert "老大是谁?" in memo["missed"]
+    assert routed[0].route == "trained" and routed[0].answer == "老大是哥哥JIM。", routed[0]
+    assert "memorisation check" in routed[0].reason
+    assert routed[1].route == "extract" and routed[1].answer == "星光台灯的价格是199元。[1]", routed[1]
+    assert "not sent" in routed[1].reason and routed[1].cited == ["prices.md"]
 
 
 def test_modes_name_what_they_need(tiny_phi3_adapter: Path) -> None:
