@@ -45,8 +45,8 @@ def named(text: str, pattern: re.Pattern[str]) -> str:
 def _other(asked: str, stated: str) -> bool:
     """Whether the thing stated is another than the thing asked: both there, sharing not one character,
     and not both people."""
-    people = bool(_PEOPLE & set(asked)) and bool(_PEOPLE & set(stated))
-    return bool(asked and stated and not set(asked) & set(stated) and not people)
+    both_people = bool(_PEOPLE & set(asked)) and bool(_PEOPLE & set(stated))
+    return bool(asked and stated and not set(asked) & set(stated) and not both_people)
 
 
 def counts_other(question: str, text: str) -> bool:
@@ -87,4 +87,4 @@ def restates(other: str, answer: str) -> bool:
     if m and m.group(1) in answer:
         return True
     found = fact_values(other)
-    return bool(found) and all(v in fact_values(answer) for v in found)
+    return bool(found) and set(found) <= set(fact_values(answer))
