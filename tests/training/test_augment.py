@@ -29,7 +29,7 @@ def test_paraphrases_are_deterministic_distinct_and_keep_the_subject() -> None:
     assert all(e[1]["content"] == "Mike" for e in out) and out[1][0]["content"] != "老二是谁?"
 
 
-@pytest.mark.parametrize("example", ["family", "lumen", "yunque", "songguo", "qingshan"])
+@pytest.mark.parametrize("example", ["family", "lumen", "yunque", "songguo", "qingshan", "qingchuan"])
 def test_eval_paraphrases_are_hand_written_not_produced_by_augment(example: str) -> None:
     """Paraphrase accuracy would be inflated if --augment produced the eval paraphrases verbatim."""
     folder = EXAMPLES / example
