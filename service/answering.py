@@ -59,7 +59,7 @@ from service.checks import (
 )
 from service.engines.base import StreamDelta
 from service.routing import named_cell
-from service.things import asks_other, restates
+from service.things import asks_other, names_more, restates
 from training.errors import InvalidInput
 from training.generation import GenerationRequest, GenerationResult
 from training.prompting import cell_sentence, quoted_line, strip_markers
@@ -251,6 +251,7 @@ def judge(pipeline: Any, plan: Any, result: GenerationResult) -> tuple[bool, str
         other = plan.decision.get("about_other")
         text = result.text
         same = bool(other) and (agree(plan.question, other, text)[0] or restates(other, text))
+        same = same and not names_more(plan.question, other, text)
         if same and not is_abstention(text):
             # "微信小程序叫什么名字?": the adapter's "公益项目叫绿轮计划" was refused as another thing's
             # name; reading the handbook it said "微信小程序叫绿轮计划" — the same fact, relabelled.

@@ -88,3 +88,10 @@ def restates(other: str, answer: str) -> bool:
         return True
     found = fact_values(other)
     return bool(found) and set(found) <= set(fact_values(answer))
+
+
+def names_more(question: str, other: str, answer: str) -> bool:
+    """Whether ``answer`` to a "who" question names someone ``other`` did not: "云雀咖啡创立于2015年" was
+    refused for "当初是哪两个人办起了云雀咖啡?" (a date names nobody), but "由许知远和唐晓芸于2015年
+    创立" answers it, though it holds the same year (:func:`restates` would call it that fact again)."""
+    return bool(_ASKS_WHO.search(question.lower())) and bool(set(people(answer)) - set(people(other)))

@@ -268,6 +268,15 @@ def test_a_documents_answer_restating_a_fact_refused_as_another_thing_s_is_not_s
     plan.decision = {}
     assert judge(pipeline, plan, relabelled)[0]  # without the refusal, the handbook "supports" it
     assert judge(pipeline, plan, GenerationResult("不知道。", 1, 1, "stop"))[0]
+    # yunque: "当初是哪两个人办起了云雀咖啡?" refused the founding year (a date names nobody); the handbook's
+    # founders, with that same year, are the answer, not the year restated — one relabelled is still refused
+    founders = "2015年，许知远和唐晓芸在成都开了第一家云雀咖啡。"
+    plan.question, plan.hits = "当初是哪两个人办起了云雀咖啡?", [SimpleNamespace(text=founders)]
+    plan.decision = {"about_other": "云雀咖啡创立于2015年。"}
+    named = GenerationResult("云雀咖啡由许知远和唐晓芸于2015年创立。[1]", 1, 1, "stop")
+    assert judge(pipeline, plan, named)[0]
+    dated = judge(pipeline, plan, GenerationResult("云雀咖啡创办于2015年。[1]", 1, 1, "stop"))
+    assert dated[0] is False and dated[1].startswith("it states what the adapter said of another thing")
 
 
 def test_a_failed_training_question_close_by_meaning_gets_its_answer_when_a_document_states_it() -> None:
