@@ -31,10 +31,10 @@ generated as asked. A routed answer is generated with its token logprobs and jud
   answer when a source sentence about the question states it, citing it;
 
 On every route, an answer to a question asking for an e-mail address, a web address, a phone number, a time
-of day, an amount of money, a discount, a number of hours, a length of time or a code must hold one
-(``has_form``). Every check lands in ``imprint.decision.checks``, so a client (and ``imprint eval``) sees
-why. Usage counts every generation the answer took. Streaming a checked answer sends it once it passed (one
-delta).
+of day, an amount of money, a discount, a number of hours, a length of time or a code must hold one, and
+one asking which things must name them, not give a number (``has_form``). Every check lands in
+``imprint.decision.checks``, so a client (and ``imprint eval``) sees why. Usage counts every generation the
+answer took. Streaming a checked answer sends it once it passed (one delta).
 
     result = await answer(pipeline, plan, request, json_schema=None)
 """

@@ -25,8 +25,8 @@ whether to send an answer, try the documents instead, or say it does not know (`
   never when it counts or names something else than the question asks about (``service.things``).
 - :func:`has_form` — a question asking for an e-mail address, a web address, a phone number, a time of day,
   an amount of money, a discount, a number of hours, a length of time or a code needs an answer that holds
-  one (whatever the sources say, a warranty period does not answer "发邮件发到哪里?", nor the ride limit
-  "几折?");
+  one, and one asking which things ("哪些") an answer naming them, not a number (whatever the sources say, a
+  warranty period does not answer "发邮件发到哪里?", nor the ride limit "几折?");
   :func:`form_line` finds the one source line that holds it (or a count, or a name) for whom or what the
   question asks, and :func:`unnamed_owner` refuses an address, number or code read from a line that does not
   name whose it is.
@@ -310,6 +310,11 @@ _FORMS: tuple[Form, ...] = (
         re.compile(r"叫什么|叫啥|什么名字|名字是什么|名字叫"),
         re.compile(r"(?:名叫|叫做|名为|叫)\s*[“\"「『]?[\u4e00-\u9fffA-Za-z0-9]{1,10}"),
         checked=False,
+    ),
+    Form(  # "都开了哪些团课?" is not answered by "团课每节60分钟" (the personal-training session, relabelled)
+        "a list of things (names, not a number)",
+        re.compile(r"哪些|哪几[种类样个]"),
+        re.compile(r"^(?!.*\d)|[、和及与]"),  # names them: a list, or no number at all
     ),
 )
 

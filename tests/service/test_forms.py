@@ -217,3 +217,21 @@ def test_one_character_of_the_question_anchors_a_line_only_when_meaning_agrees()
         0,
         "会员卡售价39元，有效期一年，会员购书一律打九折。",
     )
+
+
+def test_a_question_asking_which_ones_needs_them_named_not_a_number() -> None:
+    """qingchuan (first run): "晴川健身都开了哪些团课?" got the reader's "团课每节60分钟" — the
+    personal-training session's length, relabelled, from a sentence meaning ranked second of three chunks."""
+    q = "晴川健身都开了哪些团课?"
+    assert has_form(q, "晴川健身的团课每节60分钟。[1]") == (
+        False,
+        "the question asks for a list of things (names, not a number); the answer has none",
+    )
+    assert has_form(q, "晴川健身有动感单车、瑜伽和搏击操三种团体课。")[0]
+    assert has_form(q, "目前只有瑜伽一种。")[0]  # one thing named, no number: may be so
+    assert has_form("流明有哪些产品系列?", "流明有晨露、清泉和极光三个产品系列。")[0]
+    handbook = ["各门店每周开设三种团体课：动感单车、瑜伽和搏击操。截至目前，晴川健身已在全国开设31家门店。"]
+    assert form_line("晴川健身的团体课都有哪几种?", handbook, frozenset({"晴川", "健身"})) == (
+        0,
+        "各门店每周开设三种团体课：动感单车、瑜伽和搏击操。",
+    )
