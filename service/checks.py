@@ -230,6 +230,7 @@ class Form:
     value: re.Pattern[str]
     checked: bool = True
     contact: bool = False
+    line: re.Pattern[str] | None = None  # what a source line must hold to be read for it (default: value)
 
 
 _WHAT = r"[^。？?]*(?:什么|多少|哪里|哪个|地址|号码|拨)"
@@ -315,6 +316,7 @@ _FORMS: tuple[Form, ...] = (
         "a list of things (names, not a number)",
         re.compile(r"哪些|哪几[种类样个]"),
         re.compile(r"^(?!.*\d)|[、和及与]"),  # names them: a list, or no number at all
+        line=re.compile(r"[、和及与]"),  # read from a line listing things ("团课周：每节团体课送…": none)
     ),
 )
 
@@ -373,7 +375,7 @@ def form_line(
     held = [
         (sum(1 for w in topic if w in bare), k)
         for k, bare in enumerate(plain)
-        if form.value.search(lines[k][1])
+        if (form.line or form.value).search(lines[k][1])
         and any(w in bare for w in anchor)
         and all(w in lines[k][1].lower() for w in narrowed)
         and not counts_other(question, lines[k][1])

@@ -230,6 +230,10 @@ def test_a_question_asking_which_ones_needs_them_named_not_a_number() -> None:
     assert has_form(q, "晴川健身有动感单车、瑜伽和搏击操三种团体课。")[0]
     assert has_form(q, "目前只有瑜伽一种。")[0]  # one thing named, no number: may be so
     assert has_form("流明有哪些产品系列?", "流明有晨露、清泉和极光三个产品系列。")[0]
+    # ...and a line read for it lists things: re-asked, the first run read the offers' "团课周：每节团体课
+    # 送一瓶饮用水。" (it has 团课 and no number)
+    events = ["- 团课周：每节团体课送一瓶饮用水。\n- 私教体验价：单节私教课体验价199元。"]
+    assert form_line(q, events, frozenset({"晴川", "健身"})) is None
     handbook = ["各门店每周开设三种团体课：动感单车、瑜伽和搏击操。截至目前，晴川健身已在全国开设31家门店。"]
     assert form_line("晴川健身的团体课都有哪几种?", handbook, frozenset({"晴川", "健身"})) == (
         0,
