@@ -192,17 +192,16 @@ def _trained(
     (``failed``), or the one it was only close to by meaning (``missed_question``) when a source sentence
     about the question states that answer (route ``trained``)."""
     if failed:
-        return _recorded(plan, plan.adapter, failed, why, spent)
+        return _recorded(plan, failed, why, spent)
     missed, adapter = plan.decision.get("missed_question"), plan.adapter
     text = adapter.trained_answer(missed) if adapter is not None and missed else None
     if text is None or not plan.retrieved:
         return None
     sources = [h.text for h in plan.retrieved]
-    subject = subject_words(tuple(adapter.knowledge))
-    s = support(plan.question, text, sources, pipeline.related, subject, strict=True)
+    s = support(plan.question, text, sources, pipeline.related, _subject(plan), strict=True)
     if not s.ok or s.sentence is None:
         return None
-    result = _recorded(plan, adapter, missed, f"{why}; a document states its answer ({s.reason})", spent)
+    result = _recorded(plan, missed, f"{why}; a document states its answer ({s.reason})", spent)
     if result is None:
         return None
     # Cited: the document that states it (sentences are compared lower-cased, as support found them).
@@ -213,9 +212,10 @@ def _trained(
     return replace(result, text=quoted_line(strip_markers(result.text), 1, detect_language(plan.question)))
 
 
-def _recorded(plan: Any, adapter: Any, trained: str, why: str, spent: list[int]) -> GenerationResult | None:
+def _recorded(plan: Any, trained: str, why: str, spent: list[int]) -> GenerationResult | None:
     """The answer the adapter was trained to give ``trained`` (route ``trained``), when it holds the form the
     question asks for."""
+    adapter = plan.adapter
     text = adapter.trained_answer(trained) if adapter is not None else None
     if text is None or not has_form(plan.question, text)[0]:
         return None
